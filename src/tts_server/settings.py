@@ -1,0 +1,158 @@
+"""Every setting of the server: one pydantic-settings model, read from TTS_* variables and `.env`.
+
+The model is flat on purpose: the env names users type (TTS_DIA_MODEL, TTS_WHISPER_MODEL) map one to
+one onto fields, with no double-underscore nesting to remember. Sections are grouped by comments.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Provider(StrEnum):
+    """Which speech engine serves requests."""
+
+    AUTO = "auto"
+    ESPEAK = "espeak"
+    DIA = "dia"
+
+
+class DeviceChoice(StrEnum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Server settings. Every field maps to the env variable TTS_<FIELD NAME IN CAPITALS>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TTS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- network and access -------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the server listens on.")
+    api_key: str | None = Field(
+        None,
+        description="When set, every route but /health and the docs needs 'Authorization: Bearer <key>' "
+        "or 'X-API-Key'. Unset: any bearer token is accepted.",
+    )
+    cors_origins: str = Field("*", description="Comma-separated origins allowed by CORS ('*' for any).")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Log level of the server and uvicorn."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated proxy IPs or networks (10.0.0.0/8) whose X-Forwarded-For header is trusted "
+        "for rate limiting. Empty: the connection's address is the client.",
+    )
+
+    # --- storage --------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("."),
+        description="Holds voices/, audio_prompts/, outputs/ and the database tts_server.db.",
+    )
+
+    # --- engines --------------------------------------------------------------------------------
+    provider: Provider = Field(
+        Provider.AUTO,
+        description="Speech engine: auto (Dia when its weights are found locally, else espeak), espeak or dia.",
+    )
+    device: DeviceChoice = Field(DeviceChoice.AUTO, description="Device for neural engines: auto, cpu or cuda.")
+    workers: int = Field(
+        default_factory=_default_workers,
+        ge=1,
+        le=64,
+        description="Built-in engine worker processes (default: one per core).",
+    )
+    max_queue: int = Field(
+        64,
+        ge=1,
+        description="Requests allowed to wait for an engine beyond those running; more get 503 QUEUE_FULL.",
+    )
+    max_input_chars: int = Field(4096, ge=1, description="Longest text accepted by the speech routes.")
+    default_voice: str = Field("default", description="Voice used when a request names none.")
+
+    # --- Dia ------------------------------------------------------------------------------------
+    dia_model: str = Field("nari-labs/Dia-1.6B-0626", description="Dia weights: local folder or Hugging Face hub id.")
+    dia_codec: str = Field("descript/dac_44khz", description="DAC codec: local folder or hub id.")
+    dia_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Dia dtype: auto is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."
+    )
+    dia_max_batch: int = Field(8, ge=1, le=64, description="Most concurrent requests decoded in one Dia batch.")
+    dia_compile: bool = Field(False, description="torch.compile the Dia decoder and warm it up at start-up.")
+
+    # --- uploads and voices -----------------------------------------------------------------------
+    max_upload_mb: float = Field(20, gt=0, description="Largest accepted upload, in MB.")
+    max_prompt_seconds: float = Field(60, gt=1, description="Longest accepted reference/prompt audio, in seconds.")
+    auto_discover_prompts: bool = Field(True, description="Scan audio_prompts/ for hand-dropped files at start-up.")
+
+    # --- Whisper ----------------------------------------------------------------------------------
+    whisper_model: str = Field(
+        "base", description="Whisper size name (tiny, base, small, medium, large-v3, turbo) or checkpoint path."
+    )
+    whisper_device: DeviceChoice = Field(DeviceChoice.AUTO, description="Device for Whisper.")
+    auto_transcribe: bool = Field(True, description="Transcribe uploads that come without a transcript.")
+
+    # --- jobs -------------------------------------------------------------------------------------
+    job_workers: int = Field(2, ge=1, le=32, description="Async jobs processed at once.")
+    max_jobs_queued: int = Field(256, ge=1, description="Pending async jobs allowed; more get 503 QUEUE_FULL.")
+    save_outputs: bool = Field(
+        True,
+        description="Keep async job results under outputs/ until retention removes them; false deletes a "
+        "result once it has been downloaded.",
+    )
+    output_retention_hours: float = Field(
+        24, ge=0, description="Finished jobs and their results older than this are deleted (0 keeps them)."
+    )
+
+    # --- rate limits ------------------------------------------------------------------------------
+    rate_limit_enabled: bool = Field(True, description="Per-client-IP rate limits on generation, uploads and jobs.")
+    rate_limit_generate: str = Field("10/minute", description="Generation requests per client IP.")
+    rate_limit_upload: str = Field("5/minute", description="Uploads per client IP.")
+    rate_limit_jobs: str = Field("100/minute", description="Job queries per client IP.")
+
+    # --- misc (runtime config keys from the Dia spec) ----------------------------------------------
+    debug_mode: bool = Field(False, description="Verbose logging of requests and generation.")
+    show_prompts: bool = Field(False, description="Log the text of each request.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for proxy in value.split(","):
+            if proxy.strip():
+                ipaddress.ip_network(proxy.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [proxy.strip() for proxy in self.trusted_proxies.split(",") if proxy.strip()]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
