@@ -99,7 +99,7 @@ class VoiceSelection:
 
 @dataclass(frozen=True, slots=True)
 class SynthesisRequest:
-    text: str  # already normalised; still holds speaker tags when the engine performs them
+    text: str  # validated, not yet normalised (engines call normalize_text per chunk, in their worker)
     voice: VoiceSelection
     speed: float = 1.0
     sampling: SamplingParams = field(default_factory=SamplingParams)

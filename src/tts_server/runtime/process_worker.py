@@ -1,0 +1,257 @@
+"""The worker side of the process pool, and the channel both sides speak over.
+
+A `Channel` is a Unix socket pair with a fixed 16-byte frame header (kind, request number, sample
+rate, payload length). Audio travels as raw float32 bytes, written straight from the engine's array
+and read straight into a fresh one: no pickling, no intermediate copies (multiprocessing's
+Connection copies a large message several times, which costs more than espeak takes to speak it).
+The request number tags every reply, so the parent can drop what a cancelled request still sent.
+
+A worker runs one request at a time on its main thread. Between chunks it polls its channel for a
+cancel, so a cancelled request stops after the sentence being synthesised; no second thread needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import pickle
+import select
+import signal
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tts_server.engines.base import AudioChunk, CancelToken, Engine, SynthesisRequest
+
+# kind, 3 pad bytes, request number, sample rate, progress (-1: unknown), payload bytes
+_HEADER = struct.Struct("<BxxxIIfI")
+
+
+class Kind(IntEnum):
+    # parent -> worker
+    SYNTH = 1
+    CANCEL = 2
+    STOP = 3
+    # worker -> parent
+    READY = 10
+    LOAD_FAILED = 11
+    CHUNK = 12
+    DONE = 13
+    ERROR = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: Kind
+    number: int = 0
+    rate: int = 0
+    payload: bytearray | NDArray[np.float32] = field(default_factory=bytearray)  # samples for CHUNK
+    progress: float = -1.0
+
+    def chunk(self) -> AudioChunk:
+        assert isinstance(self.payload, np.ndarray)
+        return AudioChunk(self.payload, self.rate, progress=None if self.progress < 0 else self.progress)
+
+
+class Channel:
+    """One end of a socket pair carrying frames.
+
+    Frames are assembled in place as bytes arrive, so the same channel serves a blocking reader (the
+    worker's `recv`) and a non-blocking one driven by the event loop (the parent's
+    `receive_available`), which never waits for the rest of a large frame.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poller = select.poll()
+        self._poller.register(sock, select.POLLIN)
+        self._header = bytearray(_HEADER.size)
+        self._target = memoryview(self._header)  # what the next bytes fill: a header or a payload
+        self._filled = 0
+        self._incoming: Frame | None = None  # a frame whose header is read and payload is not (yet)
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, socket.socket]:
+        """A channel for the parent, and the socket to hand to the worker process."""
+        parent, child = socket.socketpair()
+        return cls(parent), child
+
+    def send(
+        self, kind: Kind, number: int = 0, payload: bytes | memoryview = b"", rate: int = 0, progress: float = -1.0
+    ) -> None:
+        header = _HEADER.pack(kind, number, rate, progress, len(payload))
+        sent = self._sock.sendmsg([header, payload])  # one syscall for header and samples
+        if sent < len(header) + len(payload):  # a partial write (a large payload): finish it
+            self._sock.sendall(memoryview(header + bytes(payload))[sent:])
+
+    def send_chunk(self, number: int, chunk: AudioChunk) -> None:
+        samples = np.ascontiguousarray(chunk.samples, dtype=np.float32)
+        progress = -1.0 if chunk.progress is None else chunk.progress
+        self.send(Kind.CHUNK, number, samples.data.cast("B"), chunk.sample_rate, progress)
+
+    def recv(self) -> Frame:
+        """The next frame, waiting for it; EOFError once the other end is closed."""
+        while (frame := self._read_some()) is None:
+            pass
+        return frame
+
+    def receive_available(self) -> list[Frame]:
+        """The frames that the bytes already arrived complete, without waiting (non-blocking socket).
+        EOFError once the other end is closed and every complete frame was returned."""
+        frames: list[Frame] = []
+        try:
+            while True:
+                if (frame := self._read_some()) is not None:
+                    frames.append(frame)
+        except BlockingIOError:
+            return frames
+        except EOFError:
+            if frames:
+                return frames  # the end shows again on the next call
+            raise
+
+    def _read_some(self) -> Frame | None:
+        count = self._sock.recv_into(self._target[self._filled :])
+        if count == 0:
+            raise EOFError("channel closed")
+        self._filled += count
+        return self._advance() if self._filled == len(self._target) else None
+
+    def _advance(self) -> Frame | None:
+        """The current buffer is full: a header starts a payload; a payload completes its frame."""
+        self._filled = 0
+        if self._incoming is not None:
+            frame, self._incoming, self._target = self._incoming, None, memoryview(self._header)
+            return frame
+        kind_value, number, rate, progress, size = _HEADER.unpack(self._header)
+        kind = Kind(kind_value)
+        payload: bytearray | NDArray[np.float32]
+        if kind is Kind.CHUNK:  # samples land straight in the array the consumer gets
+            payload = np.empty(size // 4, dtype=np.float32)
+            target = payload.data.cast("B")
+        else:
+            payload = bytearray(size)
+            target = memoryview(payload)
+        frame = Frame(kind, number, rate, payload, progress)
+        if size == 0:
+            return frame
+        self._incoming, self._target = frame, target
+        return None
+
+    def readable(self) -> bool:
+        return bool(self._poller.poll(0))
+
+    def set_blocking(self, blocking: bool) -> None:
+        self._sock.setblocking(blocking)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock.fileno() == -1
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class _ErrorPickler(pickle.Pickler):
+    """Pickles exceptions by type, args and attributes. Plain pickling re-calls the constructor with
+    `args`, which garbles errors whose constructor takes other arguments (VoiceNotFound, QueueFull)."""
+
+    def reducer_override(self, obj: object) -> Any:
+        if isinstance(obj, BaseException):
+            return _rebuild_error, (type(obj), obj.args, obj.__dict__)
+        return NotImplemented
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def error_payload(exc: BaseException) -> bytes:
+    """The exception, intact where its attributes pickle (typed service errors do), else its text."""
+    buffer = io.BytesIO()
+    try:
+        _ErrorPickler(buffer).dump(exc)
+    except Exception:
+        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    return buffer.getvalue()
+
+
+def resolve_factory(path: str) -> Callable[[], Engine]:
+    """The function a "package.module:function" path names (a path pickles into a spawned process)."""
+    module_name, _, attribute = path.partition(":")
+    factory: Callable[[], Engine] = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def worker_main(factory_path: str, sock: socket.socket) -> None:
+    """Entry point of a worker process: build and load the engine, then serve requests until STOP."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    channel = Channel(sock)
+    try:
+        engine = resolve_factory(factory_path)()
+        engine.load()
+    except Exception as exc:
+        channel.send(Kind.LOAD_FAILED, payload=str(exc).encode())
+        return
+    channel.send(Kind.READY)
+    try:
+        _serve(engine, channel)
+    except (EOFError, OSError):  # the parent is gone
+        return
+
+
+def _serve(engine: Engine, channel: Channel) -> None:
+    while True:
+        frame = channel.recv()
+        if frame.kind is Kind.STOP:
+            return
+        if frame.kind is Kind.SYNTH:
+            assert isinstance(frame.payload, bytearray)
+            request: SynthesisRequest = pickle.loads(frame.payload)
+            if not _run(engine, channel, frame.number, request):
+                return
+        # A CANCEL for a request that already finished needs nothing.
+
+
+def _run(engine: Engine, channel: Channel, number: int, request: SynthesisRequest) -> bool:
+    """Stream one request's chunks, then DONE or ERROR. False when the parent asked us to stop."""
+    cancel = CancelToken()
+    keep_running = True
+    chunks = engine.synthesize(request, cancel)
+    while True:
+        try:  # only the engine's own errors are reported; a broken channel ends the worker
+            chunk = next(chunks, None)
+        except Exception as exc:
+            channel.send(Kind.ERROR, number, error_payload(exc))
+            return keep_running
+        if chunk is None:
+            break
+        keep_running = _poll_control(channel, cancel) and keep_running
+        if cancel.cancelled:
+            break
+        channel.send_chunk(number, chunk)
+    channel.send(Kind.DONE, number)
+    return keep_running
+
+
+def _poll_control(channel: Channel, cancel: CancelToken) -> bool:
+    """Read any CANCEL/STOP that arrived while synthesising; False once STOP was seen."""
+    keep_running = True
+    while channel.readable():
+        kind = channel.recv().kind
+        if kind in (Kind.CANCEL, Kind.STOP):
+            cancel.cancel()
+        keep_running = keep_running and kind is not Kind.STOP
+    return keep_running
