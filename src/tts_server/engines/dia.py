@@ -1,0 +1,397 @@
+"""The Dia engine as its worker thread sees it: jobs whose text segments decode as rows of one batch.
+
+A job is one request. Its text is tagged and cut into segments (dia_text); each segment is a row of the
+`BatchDecoder`, joining the batch at the next step and leaving when its audio is complete, and the job's next
+segment joins after it, conditioned on the voice's reference or, for a seed voice, on the first segment's own
+audio and text. Audio leaves a row window by window (dia_streaming) as frames complete, segments are joined
+with a short crossfade, and everything a job produces goes to its `emit` callback: AudioChunk, then None at
+the end, or an exception instead.
+
+Sampling parameters (SamplingParams), per request even within one batch: temperature (default 1.2; 0 is
+greedy), top_p (0.95), top_k (45: Dia's CFG filter, the candidates kept from the guided logits), cfg_scale (3.0),
+seed (request, else the voice's, else the built-in voice's, else random; segment k of a long text uses seed + k),
+max_new_tokens (audio frames per text segment, ~86 per second; default and ceiling: what fits Dia's 3,072-frame
+window after the prompt), use_torch_compile (true compiles the decoding step once for the whole process; it
+cannot be switched off per request). repetition_penalty does not apply.
+
+Only the worker thread calls `submit`, `step` and `synthesize`; they are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tts_server.audio.text import normalize_text
+from tts_server.engines.base import (
+    AudioChunk,
+    CancelToken,
+    SamplingParams,
+    SynthesisRequest,
+    VoiceInfo,
+    VoiceSelection,
+)
+from tts_server.engines.dia_delay import DelayedGrid
+from tts_server.engines.dia_generation import BatchDecoder, RowSampling
+from tts_server.engines.dia_loading import DiaBundle, dia_engine_info
+from tts_server.engines.dia_streaming import SegmentJoiner, StreamingCodec
+from tts_server.engines.dia_text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
+from tts_server.engines.dia_voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
+from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
+
+log = logging.getLogger(__name__)
+
+# Dia's authors' defaults (temperature 1.2, top-p 0.95, CFG top-k 45, CFG scale 3.0).
+DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_CFG_SCALE = 1.2, 0.95, 45, 3.0
+_TRACE_LIMIT = 256
+
+Emit = Callable[[AudioChunk | BaseException | None], None]
+
+
+@dataclass(slots=True)
+class JobTrace:
+    """Where a job's life fell on the engine's step counter, for tests, /stats and benchmarks."""
+
+    request_id: str
+    submitted_step: int
+    joined_steps: list[int] = field(default_factory=list)  # one per segment
+    prompt_frames: list[int] = field(default_factory=list)  # audio prompt each segment was conditioned on
+    first_audio_step: int | None = None
+    finished_step: int | None = None
+    frames: int = 0
+    segments: int = 0
+
+
+@dataclass(eq=False)
+class DiaJob:
+    request: SynthesisRequest
+    emit: Emit
+    cancel: CancelToken = field(default_factory=CancelToken)
+    segments: list[str] = field(default_factory=list)
+    prompt: AudioPrompt | None = None  # conditions every segment (reference) or segments 2.. (seed voice)
+    seed: int = 0
+    next_segment: int = 0
+    finished: bool = False
+    joiner: SegmentJoiner | None = None
+    trace: JobTrace | None = None
+
+    def end(self, error: BaseException | None = None) -> None:
+        if not self.finished:
+            self.finished = True
+            self.emit(error)
+
+
+@dataclass(eq=False)
+class SegmentRow:
+    job: DiaJob
+    index: int
+    text: str
+    grid: DelayedGrid
+    stream: StreamingCodec
+    joined_step: int
+
+
+@dataclass(slots=True)
+class DiaStats:
+    steps: int = 0
+    rows_joined: int = 0
+    rows_joined_mid_flight: int = 0  # joined while other rows were being decoded
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
+    traces: OrderedDict[str, JobTrace] = field(default_factory=OrderedDict)
+
+
+class DiaEngine:
+    """Continuous batching over one Dia model; owned by one thread."""
+
+    def __init__(
+        self,
+        bundle: DiaBundle,
+        *,
+        max_batch: int = 8,
+        compile_step: bool = False,
+        first_chunk_frames: int = 86,
+        chunk_frames: int = 86,
+        fade_ms: float = 40.0,
+        prompt_cache_size: int = 16,
+    ) -> None:
+        self.bundle = bundle
+        self.info = dia_engine_info(str(bundle.device))
+        self.max_batch = max_batch
+        self.decoder: BatchDecoder[SegmentRow] = BatchDecoder(bundle.model, compile_step=compile_step)
+        self.prompts = ReferencePrompts(bundle.codec, capacity=prompt_cache_size)
+        self.stats = DiaStats()
+        self._first_chunk_frames, self._chunk_frames, self._fade_ms = first_chunk_frames, chunk_frames, fade_ms
+        self._joining: deque[DiaJob] = deque()
+        config = bundle.model.config
+        self._delays: list[int] = list(config.delay_pattern)
+        self._special = {
+            "bos": config.decoder_config.bos_token_id,
+            "eos": config.decoder_config.eos_token_id,
+            "pad": config.decoder_config.pad_token_id,
+        }
+        self._tokenizer = bundle.processor.tokenizer
+        self.frames_per_second = bundle.sample_rate / bundle.hop_length
+        # positions 0..T are BOS + prompt; EOS and the delay tail take max_delay + 1 more
+        self._max_frames = self.decoder.max_positions - max(self._delays) - 2
+
+    # --- Engine protocol ----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Loaded at construction (`DiaBundle`)."""
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        return builtin_voices()
+
+    def has_voice(self, name: str) -> bool:
+        return name.strip().lower() in BUILTIN_SEEDS
+
+    def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
+        """One request on its own (the runner batches; this is for scripts and the benchmark)."""
+        items: deque[AudioChunk | BaseException | None] = deque()
+        self.submit(DiaJob(request, items.append, cancel))
+        while True:
+            while items:
+                item = items.popleft()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+            if not self.step() and not items:
+                raise GenerationFailed("Dia stopped before this request finished.")
+
+    # --- worker API ---------------------------------------------------------------------------------------
+
+    @property
+    def active_jobs(self) -> int:
+        return len(self.decoder) + len(self._joining)
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.max_batch - self.active_jobs)
+
+    @property
+    def compiled(self) -> bool:
+        return self.decoder.compiled
+
+    def submit(self, job: DiaJob) -> None:
+        """Take a job; its first segment joins the batch at the next step."""
+        job.trace = self._trace(job.request.request_id)
+        try:
+            self._plan(job)
+        except Exception as exc:
+            job.end(_as_service_error(exc))
+            return
+        if job.request.sampling.use_torch_compile and not self.decoder.compiled:
+            self.decoder.enable_compile()
+        self._joining.append(job)
+
+    def step(self) -> bool:
+        """Join waiting segments, run one decoding step for the batch, emit what completed. False when idle."""
+        self._join_waiting()
+        for row in [row for row in self.decoder.rows if row.job.cancel.cancelled]:
+            self.decoder.remove(row)
+            row.job.end()
+        if not self.decoder.rows:
+            return False
+        rows = list(self.decoder.rows)
+        try:
+            sampled = self.decoder.step(np.stack([row.grid.next_input for row in rows]))
+        except torch.cuda.OutOfMemoryError:
+            self._shed_newest()
+            return True
+        except Exception as exc:
+            log.exception("Dia decoding step failed; failing the %d requests in the batch", len(rows))
+            self.fail_all(GenerationFailed(f"Dia generation failed: {exc}"))
+            return True
+        self.stats.steps += 1
+        self.stats.batch_sizes.append(len(rows))
+        for row, tokens in zip(rows, sampled, strict=True):
+            row.grid.accept(tokens)
+            try:
+                self._emit_ready(row, final=row.grid.done)
+            except Exception as exc:
+                log.exception("Dia audio decoding failed for request %s", row.job.request.request_id)
+                self.decoder.remove(row)
+                row.job.end(_decoding_error(exc))
+                continue
+            if row.grid.done:
+                self._finish_row(row)
+        return True
+
+    def fail_all(self, error: BaseException) -> None:
+        """End every job in the batch or about to join it with `error` (stop, or a broken step)."""
+        for row in list(self.decoder.rows):
+            self.decoder.remove(row)
+            row.job.end(error)
+        while self._joining:
+            self._joining.popleft().end(error)
+
+    def warm_up(self) -> None:
+        """Decode three short requests together, so compiled kernels exist before the first real request
+        (three: a batch that does not fill the cache's rows traces the general, shape-dynamic graph)."""
+        jobs = [
+            DiaJob(
+                SynthesisRequest(
+                    text="Warming up.",
+                    voice=VoiceSelection("default"),
+                    sampling=SamplingParams(max_new_tokens=24, seed=n),
+                ),
+                lambda item: None,
+            )
+            for n in range(3)
+        ]
+        for job in jobs:
+            self.submit(job)
+        while self.step():
+            pass
+
+    # --- planning and joining -------------------------------------------------------------------------------
+
+    def _plan(self, job: DiaJob) -> None:
+        request, voice = job.request, job.request.voice
+        language = voice.language or "en"
+        tagged = tag_text(normalize_text(request.text, language), voice.primary_speaker)
+        window = self._max_frames / self.frames_per_second
+        prompt_size: tuple[int, float] | None = None
+        if voice.reference is not None:
+            codes, seconds = self.prompts.codes(voice.reference)
+            transcript = normalize_text(voice.reference.transcript, language)
+            job.prompt = AudioPrompt(codes, tag_text(transcript, voice.primary_speaker), seconds)
+            prompt_size = (len(job.prompt.transcript.encode()), seconds)
+        job.segments = segment_text(
+            tagged, window_seconds=window, prompt=prompt_size, max_chars=request.max_chunk_chars
+        )
+        builtin_seed = BUILTIN_SEEDS.get(voice.builtin or "")
+        seeds = (request.sampling.seed, voice.seed, builtin_seed)
+        job.seed = next((seed for seed in seeds if seed is not None), secrets.randbits(31))
+        job.joiner = SegmentJoiner(self.bundle.sample_rate, self._fade_ms)
+        assert job.trace is not None
+        job.trace.segments = len(job.segments)
+
+    def _join_waiting(self) -> None:
+        while self._joining:
+            job = self._joining.popleft()
+            if job.cancel.cancelled:
+                job.end()
+                continue
+            try:
+                self._add_row(job)
+            except torch.cuda.OutOfMemoryError:
+                _free_accelerator_memory()
+                job.end(GpuOutOfMemory("The GPU ran out of memory starting this request; try again or shorten it."))
+            except Exception as exc:
+                log.exception("Dia could not start request %s", job.request.request_id)
+                job.end(_as_service_error(exc))
+
+    def _add_row(self, job: DiaJob) -> None:
+        index = job.next_segment
+        segment = job.segments[index]
+        prompt = job.prompt if (index > 0 or job.request.voice.reference is not None) else None
+        text = with_closing_tag(f"{prompt.transcript} {segment}" if prompt else segment)
+        token_ids = self._tokenizer.encode(text, add_special_tokens=False)[:TEXT_BYTES]
+        prompt_frames = 0 if prompt is None else len(prompt.codes)
+        max_frames = self._max_frames - prompt_frames
+        if max_frames < 1:
+            raise GenerationFailed("The audio prompt fills Dia's whole window; use a shorter reference.")
+        wanted = job.request.sampling.max_new_tokens
+        grid = DelayedGrid(
+            None if prompt is None else prompt.codes,
+            min(max_frames, wanted) if wanted else max_frames,
+            self._delays,
+            **self._special,
+        )
+        stream = StreamingCodec(
+            self.bundle.codec, first_chunk_frames=self._first_chunk_frames, chunk_frames=self._chunk_frames
+        )
+        row = SegmentRow(job, index, segment, grid, stream, joined_step=self.stats.steps)
+        was_decoding = len(self.decoder) > 0
+        self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, self._sampling(job, index))
+        self.stats.rows_joined += 1
+        self.stats.rows_joined_mid_flight += was_decoding
+        assert job.trace is not None
+        job.trace.joined_steps.append(self.stats.steps)
+        job.trace.prompt_frames.append(prompt_frames)
+
+    @staticmethod
+    def _sampling(job: DiaJob, index: int) -> RowSampling:
+        params = job.request.sampling
+        return RowSampling(
+            temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
+            top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
+            top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
+            cfg_scale=DEFAULT_CFG_SCALE if params.cfg_scale is None else params.cfg_scale,
+            seed=job.seed + index,
+        )
+
+    # --- output -------------------------------------------------------------------------------------------
+
+    def _emit_ready(self, row: SegmentRow, *, final: bool) -> None:
+        piece = row.stream.pull(row.grid, final=final)
+        if piece is None:
+            return
+        job = row.job
+        assert job.joiner is not None and job.trace is not None
+        audio = job.joiner.feed(piece, segment_ends=final, more_segments=row.index + 1 < len(job.segments))
+        job.trace.frames += len(piece) // self.bundle.hop_length
+        if len(audio):
+            if job.trace.first_audio_step is None:
+                job.trace.first_audio_step = self.stats.steps
+            job.emit(AudioChunk(audio, self.bundle.sample_rate))
+
+    def _finish_row(self, row: SegmentRow) -> None:
+        self.decoder.remove(row)
+        job = row.job
+        if row.index == 0 and job.prompt is None and len(job.segments) > 1 and row.grid.ready_frames > 0:
+            codes = row.grid.new_frames(0, row.grid.ready_frames).T.copy()
+            job.prompt = AudioPrompt(codes, row.text, len(codes) / self.frames_per_second)
+        job.next_segment += 1
+        if job.next_segment < len(job.segments) and not job.cancel.cancelled:
+            self._joining.append(job)
+            return
+        assert job.joiner is not None and job.trace is not None
+        tail = job.joiner.flush()
+        if len(tail):
+            job.emit(AudioChunk(tail, self.bundle.sample_rate))
+        job.trace.finished_step = self.stats.steps
+        job.end()
+
+    def _shed_newest(self) -> None:
+        """Out of accelerator memory in a step: the most recently joined request gives way."""
+        newest = max(self.decoder.rows, key=lambda row: row.joined_step)
+        self.decoder.remove(newest)
+        _free_accelerator_memory()
+        log.warning("GPU out of memory; dropped request %s from the batch", newest.job.request.request_id)
+        newest.job.end(GpuOutOfMemory("The GPU ran out of memory for this request; try again or shorten it."))
+
+    def _trace(self, request_id: str) -> JobTrace:
+        trace = JobTrace(request_id, submitted_step=self.stats.steps)
+        traces = self.stats.traces
+        traces[request_id or f"job-{id(trace)}"] = trace
+        while len(traces) > _TRACE_LIMIT:
+            traces.popitem(last=False)
+        return trace
+
+
+def _as_service_error(exc: Exception) -> ServiceError:
+    if isinstance(exc, ServiceError):
+        return exc
+    return GenerationFailed(f"Dia could not synthesise this request: {exc}")
+
+
+def _decoding_error(exc: Exception) -> ServiceError:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        _free_accelerator_memory()
+        return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
+    return GenerationFailed(f"Dia audio decoding failed: {exc}")
+
+
+def _free_accelerator_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
