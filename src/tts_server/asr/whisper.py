@@ -1,0 +1,399 @@
+"""Speech recognition with openai-whisper, kept off the event loop.
+
+openai-whisper is an optional extra (`pip install 'tts-server[whisper]'`): this module imports it, and
+torch with it, only inside a worker thread on first use, so the server starts and runs without it.
+
+A `WhisperService` owns one model. Loading and transcription run in worker threads
+(`asyncio.to_thread`) and hold one lock, so a model serves one transcription at a time and a
+reload never swaps the model under a running transcription. Audio is handed over as 16 kHz float32
+arrays: whisper's own `load_audio` (which runs the ffmpeg program) is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pickle
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tts_server.errors import GpuOutOfMemory, InvalidRequest, WhisperNotAvailable
+from tts_server.settings import DeviceChoice
+
+if TYPE_CHECKING:
+    from whisper.model import Whisper
+
+SAMPLE_RATE = 16_000
+"""The rate `WhisperService.transcribe` expects its samples in."""
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+INSTALL_HINT = "Install it with: pip install 'tts-server[whisper]'."
+_MODEL_HINT = (
+    "Set TTS_WHISPER_MODEL to the path of a Whisper checkpoint file, or run the server once with "
+    "internet access so whisper can download the size into its cache."
+)
+# Python modules openai-whisper needs at import time; `pip install --no-deps openai-whisper` leaves some out.
+_REQUIRED_MODULES = ("torch", "numba", "tiktoken", "more_itertools")
+# The temperature step of whisper's fallback schedule (as its CLI's --temperature_increment_on_fallback).
+_FALLBACK_STEP = 0.2
+
+
+class AsrState(StrEnum):
+    UNAVAILABLE = "unavailable"  # openai-whisper (or one of its dependencies) is not installed
+    NOT_LOADED = "not_loaded"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"  # the last load failed; `WhisperService.error` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of the transcript, times in seconds from the start of the audio.
+
+    Fields after `text` are whisper's decoding statistics, reported by OpenAI's verbose_json.
+    """
+
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...] = ()
+    seek: int = 0
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    text: str
+    language: str | None  # ISO 639-1 code as whisper names it ("en", "de", "haw")
+    duration: float  # seconds of audio transcribed
+    segments: list[Segment]
+
+
+class WhisperUnavailable(WhisperNotAvailable):
+    """Whisper cannot be used: the package is missing, or the model cannot be found or loaded.
+
+    A `ServiceError` with status 503 and code WHISPER_NOT_AVAILABLE; the message says what to do.
+    """
+
+
+def _missing_requirements() -> list[str]:
+    """The packages openai-whisper needs that are not installed, found without importing anything."""
+    missing = []
+    try:
+        # The distribution, not the module name: PyPI's unrelated `whisper` package also provides `whisper`.
+        importlib.metadata.distribution("openai-whisper")
+    except importlib.metadata.PackageNotFoundError:
+        missing.append("openai-whisper")
+    missing += [name.replace("_", "-") for name in _REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    return missing
+
+
+def _import_whisper() -> ModuleType:
+    """Import openai-whisper (and torch). Slow: call it from a worker thread."""
+    return importlib.import_module("whisper")
+
+
+def _default_download_root() -> str:
+    # whisper.load_model's own default, spelled out so error messages can name the file.
+    default = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.getenv("XDG_CACHE_HOME", default), "whisper")
+
+
+def _temperature_schedule(temperature: float) -> tuple[float, ...]:
+    """The temperatures to try in turn, as OpenAI's API and whisper's CLI do: start at `temperature`
+    and step up while a window's decoding looks like a failure (repetitive, or improbable)."""
+    steps = np.arange(temperature, 1.0 + 1e-6, _FALLBACK_STEP)
+    return tuple(round(float(t), 6) for t in steps) or (temperature,)
+
+
+class WhisperService:
+    """One Whisper model, loaded on demand, used by one transcription at a time.
+
+    `model` is a whisper size name (tiny, base, small, medium, large-v3, turbo, ...), looked up in
+    whisper's cache directory (`download_root`, by default whisper's own ~/.cache/whisper) and downloaded
+    there when missing and the network allows; or a path to a checkpoint file as whisper saves them.
+
+    `transcribe_options` are extra keyword arguments for `whisper.transcribe` (beam_size, sample_len,
+    condition_on_previous_text, compression_ratio_threshold, ...); per-call arguments take precedence.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        device: DeviceName | DeviceChoice = "auto",
+        *,
+        download_root: str | os.PathLike[str] | None = None,
+        transcribe_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        requested = DeviceChoice(device)  # ValueError on anything but auto/cpu/cuda
+        self._model_name = model
+        self._requested_device = requested
+        self._resolved_device: str | None = None if requested is DeviceChoice.AUTO else requested.value
+        self._download_root = os.fspath(download_root) if download_root is not None else None
+        self._options = dict(transcribe_options or {})
+        self._model: Whisper | None = None
+        self._loaded_name: str | None = None
+        self._state = AsrState.NOT_LOADED
+        self._error: str | None = None
+        self._missing = _missing_requirements()  # once: it scans site-packages (~0.3 ms)
+        self._import_error: str | None = None
+        # The thread lock guards the model and is held for the whole of every load and transcription, in
+        # the worker thread, so even a cancelled caller (whose thread runs on) never overlaps the next one.
+        # The asyncio lock only queues callers on the loop, so waiting callers do not each hold a thread.
+        self._mutex = threading.Lock()
+        self._gate = asyncio.Lock()
+
+    # --- what /whisper/status reports ----------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """openai-whisper and its dependencies are installed (checked without importing them)."""
+        return self._import_error is None and not self._missing
+
+    @property
+    def state(self) -> AsrState:
+        return self._state if self.available else AsrState.UNAVAILABLE
+
+    @property
+    def model_name(self) -> str:
+        """The model asked for last: the one loaded, being loaded, or to be loaded on first use."""
+        return self._model_name
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on: "cpu" or "cuda"; "auto" until a load has resolved it."""
+        return self._resolved_device or self._requested_device.value
+
+    @property
+    def error(self) -> str | None:
+        """Why Whisper cannot be used (state UNAVAILABLE or FAILED), for status and logs."""
+        if not self.available:
+            return self._unavailable_message()
+        return self._error if self._state is AsrState.FAILED else None
+
+    # --- async API ---------------------------------------------------------------------------------
+
+    async def load(self, model: str | None = None) -> None:
+        """Load `model` (default: the current one) unless it is loaded already; switching to another
+        model replaces the loaded one. Raises WhisperUnavailable with the reason on failure."""
+        self._check_available()
+        name = self._model_name = model or self._model_name
+        async with self._gate:
+            await asyncio.to_thread(self._load_sync, name)
+
+    async def transcribe(
+        self,
+        samples_16k: NDArray[np.floating[Any]],
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+    ) -> Transcription:
+        """Transcribe mono 16 kHz audio, loading the model first if needed.
+
+        `language` is a code or English name ("en", "german"); None detects it. `prompt` guides the
+        first window's spelling and style. `temperature` 0 decodes greedily and, as OpenAI's API does,
+        raises the temperature on windows whose decoding fails whisper's quality checks.
+        Raises WhisperUnavailable, InvalidRequest (unsupported language) or GpuOutOfMemory.
+        """
+        self._check_available()
+        audio = np.ascontiguousarray(samples_16k, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"expected mono samples (1-D), got shape {audio.shape}")
+        async with self._gate:
+            return await asyncio.to_thread(
+                self._transcribe_sync, audio, language=language, prompt=prompt, temperature=temperature
+            )
+
+    async def close(self) -> None:
+        """Release the model (waiting for a running transcription); a later call loads it again."""
+        async with self._gate:
+            await asyncio.to_thread(self._unload_sync)
+
+    # --- worker-thread side ------------------------------------------------------------------------
+
+    def _check_available(self) -> None:
+        if not self.available:
+            raise WhisperUnavailable(self._unavailable_message())
+
+    def _unavailable_message(self) -> str:
+        if self._import_error is not None:
+            return f"Whisper could not be imported ({self._import_error}). {INSTALL_HINT}"
+        return f"Whisper is not installed (missing: {', '.join(self._missing)}). {INSTALL_HINT}"
+
+    def _whisper(self) -> ModuleType:
+        try:
+            return _import_whisper()
+        except ImportError as exc:
+            self._import_error = str(exc) or type(exc).__name__
+            raise WhisperUnavailable(self._unavailable_message()) from exc
+
+    def _load_sync(self, name: str) -> None:
+        with self._mutex:
+            self._ensure_loaded(self._whisper(), name)
+
+    def _ensure_loaded(self, whisper: ModuleType, name: str) -> Whisper:
+        """Return the model `name`, loading it (and dropping another) if needed. Holds `_mutex`."""
+        if self._model is not None and self._loaded_name == name:
+            return self._model
+        self._state = AsrState.LOADING
+        self._error = None
+        try:
+            # Drop the old model first: two large models at once may not fit. A failed reload leaves
+            # state FAILED with the reason; loading again (any model) recovers.
+            self._release_model()
+            model = self._load_model(whisper, name, self._resolve_device())
+        except BaseException as exc:
+            self._state = AsrState.FAILED
+            if isinstance(exc, WhisperUnavailable):
+                self._error = exc.message
+            else:
+                self._error = f"Loading Whisper model '{name}' failed ({_brief(exc)})."
+            raise
+        self._model, self._loaded_name = model, name
+        self._state = AsrState.READY
+        return model
+
+    def _resolve_device(self) -> str:
+        import torch
+
+        if self._requested_device is DeviceChoice.AUTO:
+            self._resolved_device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif self._requested_device is DeviceChoice.CUDA and not torch.cuda.is_available():
+            raise WhisperUnavailable(
+                "TTS_WHISPER_DEVICE is cuda but PyTorch sees no CUDA device. Set TTS_WHISPER_DEVICE to cpu or auto."
+            )
+        return self.device
+
+    def _load_model(self, whisper: ModuleType, name: str, device: str) -> Whisper:
+        """Load a size name through whisper's cache (downloading when missing) or a checkpoint file."""
+        import torch
+
+        sizes: list[str] = whisper.available_models()
+        if name in sizes:
+            source, root = name, self._download_root or _default_download_root()
+        else:
+            source, root = os.path.expanduser(name), None
+            if not os.path.isfile(source):
+                raise WhisperUnavailable(
+                    f"Whisper model '{name}' is neither a size name nor an existing checkpoint file. Set "
+                    f"TTS_WHISPER_MODEL to a size ({', '.join(sizes)}) or to the path of a Whisper checkpoint file."
+                )
+        try:
+            model: Whisper = whisper.load_model(source, device=device, download_root=root)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise WhisperUnavailable(f"Not enough GPU memory to load Whisper model '{name}'.") from exc
+        except OSError as exc:
+            if root is None:
+                raise WhisperUnavailable(f"Could not read the Whisper checkpoint '{source}' ({_brief(exc)}).") from exc
+            # Not in the cache and the download failed (offline, proxy, disk full); URLError is an OSError.
+            cached = os.path.join(root, os.path.basename(whisper._MODELS[name]))
+            reason = getattr(exc, "reason", None) or exc
+            raise WhisperUnavailable(
+                f"Whisper model '{name}' is not in whisper's cache ({cached}) and could not be "
+                f"downloaded ({reason}). {_MODEL_HINT}"
+            ) from exc
+        except Exception as exc:  # unpickling, missing keys, wrong dims, shape mismatches, bad checksum
+            # torch's own unpickling message suggests weights_only=False, which would run code from the file.
+            reason = "not a weights-only PyTorch checkpoint" if isinstance(exc, pickle.UnpicklingError) else _brief(exc)
+            raise WhisperUnavailable(
+                f"Could not load the Whisper model '{name}' ({reason}). A checkpoint file must be saved as "
+                "openai-whisper saves them: {'dims': ..., 'model_state_dict': ...}."
+            ) from exc
+        return model
+
+    def _release_model(self) -> None:
+        if self._model is None:
+            return
+        on_cuda = self._resolved_device == "cuda"
+        self._model = self._loaded_name = None
+        if on_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def _unload_sync(self) -> None:
+        with self._mutex:
+            self._release_model()
+            if self._state is not AsrState.FAILED:
+                self._state = AsrState.NOT_LOADED
+
+    def _transcribe_sync(
+        self, audio: NDArray[np.float32], *, language: str | None, prompt: str | None, temperature: float
+    ) -> Transcription:
+        with self._mutex:
+            whisper = self._whisper()
+            model = self._ensure_loaded(whisper, self._model_name)
+            import torch
+
+            options: dict[str, Any] = {**self._options, "fp16": self.device == "cuda"}
+            options["language"] = _language_code(whisper, model, language) if language else None
+            options["initial_prompt"] = prompt or None
+            options["temperature"] = _temperature_schedule(temperature)
+            try:
+                result = whisper.transcribe(model, audio, **options)
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                raise GpuOutOfMemory("Whisper ran out of GPU memory; try shorter audio or a smaller model.") from exc
+        duration = len(audio) / SAMPLE_RATE
+        return Transcription(
+            text=str(result["text"]).strip(),
+            language=result.get("language"),
+            duration=duration,
+            segments=[_segment(s, duration) for s in result["segments"]],
+        )
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception as one short line: torch's unpickling errors run to a dozen lines of advice."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _language_code(whisper: ModuleType, model: Whisper, language: str) -> str:
+    """The whisper code of a language given as a code or an English name; InvalidRequest otherwise."""
+    key = language.strip().lower()
+    code = key if key in whisper.tokenizer.LANGUAGES else whisper.tokenizer.TO_LANGUAGE_CODE.get(key)
+    if code is None:
+        raise InvalidRequest(
+            f"Unsupported language '{language}'. Use an ISO 639-1 code such as 'en' or 'de'.", param="language"
+        )
+    if code != "en" and not model.is_multilingual:
+        raise InvalidRequest(
+            f"The Whisper model is English-only; it cannot transcribe language '{language}'.", param="language"
+        )
+    return str(code)
+
+
+def _segment(raw: Mapping[str, Any], duration: float) -> Segment:
+    # Whisper's timestamps count in whole tokens of its 30 s window and can overshoot the audio's end.
+    start = min(max(0.0, float(raw["start"])), duration)
+    end = min(max(start, float(raw["end"])), duration)
+    return Segment(
+        start=start,
+        end=end,
+        text=str(raw["text"]).strip(),
+        tokens=tuple(int(t) for t in raw.get("tokens", ())),
+        seek=int(raw.get("seek", 0)),
+        temperature=float(raw.get("temperature", 0.0)),
+        avg_logprob=float(raw.get("avg_logprob", 0.0)),
+        compression_ratio=float(raw.get("compression_ratio", 0.0)),
+        no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
+    )
