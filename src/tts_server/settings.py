@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     )
     dia_max_batch: int = Field(8, ge=1, le=64, description="Most concurrent requests decoded in one Dia batch.")
     dia_compile: bool = Field(False, description="torch.compile the Dia decoder and warm it up at start-up.")
+    dia_max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Cap on Dia audio frames per text segment (~86 per second of audio): the default when a request "
+        "gives no max_tokens / max_new_tokens, and the ceiling when it does. Empty: fill the model's window "
+        "(3,072 frames, ~35 s, less any reference prompt).",
+    )
 
     # --- uploads and voices -----------------------------------------------------------------------
     max_upload_mb: float = Field(20, gt=0, description="Largest accepted upload, in MB.")
@@ -139,6 +146,12 @@ class Settings(BaseSettings):
             if proxy.strip():
                 ipaddress.ip_network(proxy.strip(), strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("dia_max_new_tokens", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # .env.example writes `TTS_DIA_MAX_NEW_TOKENS=`; an empty value is "no cap", not a bad integer
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,196 @@
+"""Foundation benchmark: the built-in engine behind the whole HTTP stack, measured as ratios in one run.
+
+Starts a real `tts-server` process (built-in engine, rate limits off) on a free loopback port and measures:
+1. latency of a one-sentence POST /v1/audio/speech (wav) over the engine's raw synthesis of the same text;
+2. time to first byte of a streamed 4,000-character input over that of a 100-character input;
+3. throughput with 16 concurrent clients over 1 client, and /health p99 during the 16-client load;
+4. resident memory (server + its worker processes) at idle, and its growth after 1,000 requests.
+
+Usage: .venv/bin/python bench/foundation_bench.py [--requests 1000] [--out bench/results/foundation.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+SHORT_TEXT = "Streaming should start quickly, whatever the length of the text that follows it."[:100]
+LONG_TEXT = (
+    " ".join(f"Sentence {n} of a long passage keeps the engine busy for a while." for n in range(1, 80))
+)[:4000]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TTS_PROVIDER": "espeak", "TTS_RATE_LIMIT_ENABLED": "false", "TTS_LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "tts_server", "--port", str(port), "--data-dir", str(data_dir)]
+    return subprocess.Popen(command, env=env)
+
+
+def wait_healthy(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).json()["status"] == "healthy":
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("server did not become healthy")
+
+
+def tree_rss_mb(pid: int) -> float:
+    process = psutil.Process(pid)
+    members = [process, *process.children(recursive=True)]
+    return sum(member.memory_info().rss for member in members) / 2**20
+
+
+def raw_synthesis_seconds(runs: int) -> float:
+    """Median time of the engine alone, in this process, for the one-sentence text."""
+    from tts_server.engines.base import CancelToken, SynthesisRequest, VoiceSelection
+    from tts_server.engines.espeak import create_engine
+
+    engine = create_engine()
+    engine.load()
+    request = SynthesisRequest(text=SENTENCE, voice=VoiceSelection(voice_id="default", builtin="default"))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _chunk in engine.synthesize(request, CancelToken()):
+            pass
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def http_latency_seconds(client: httpx.Client, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = client.post("/v1/audio/speech", json={"input": SENTENCE, "response_format": "wav"})
+        response.raise_for_status()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ttfb_seconds(client: httpx.Client, text: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        body = {"input": text, "response_format": "wav", "stream": True}
+        with client.stream("POST", "/v1/audio/speech", json=body) as response:
+            first = True
+            for _ in response.iter_raw():
+                if first:
+                    times.append(time.perf_counter() - start)
+                    first = False
+    return statistics.median(times)
+
+
+async def throughput(base: str, clients: int, seconds: float) -> tuple[float, list[float]]:
+    """Requests per second with `clients` closed-loop clients, and /health latencies meanwhile."""
+    stop_at = time.perf_counter() + seconds
+    completed = 0
+    health_latencies: list[float] = []
+
+    async def speaker(client: httpx.AsyncClient) -> None:
+        nonlocal completed
+        while time.perf_counter() < stop_at:
+            response = await client.post("/v1/audio/speech", json={"input": SENTENCE, "response_format": "wav"})
+            response.raise_for_status()
+            completed += 1
+
+    async def prober(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            (await client.get("/health")).raise_for_status()
+            health_latencies.append(time.perf_counter() - start)
+            await asyncio.sleep(0.05)
+
+    limits = httpx.Limits(max_connections=clients + 2)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(speaker(client) for _ in range(clients)), prober(client))
+        elapsed = time.perf_counter() - started
+    return completed / elapsed, health_latencies
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def measure(base: str, pid: int, requests: int) -> dict[str, Any]:
+    raw = raw_synthesis_seconds(50)
+    with httpx.Client(base_url=base, timeout=60) as client:
+        http_latency_seconds(client, 10)  # warm every worker
+        latency = http_latency_seconds(client, 50)
+        ttfb_short = ttfb_seconds(client, SHORT_TEXT, 20)
+        ttfb_long = ttfb_seconds(client, LONG_TEXT, 20)
+        time.sleep(1)
+        rss_idle = tree_rss_mb(pid)
+        for _ in range(requests):
+            client.post("/v1/audio/speech", json={"input": SENTENCE, "response_format": "mp3"}).raise_for_status()
+        time.sleep(1)
+        rss_after = tree_rss_mb(pid)
+    one_rps, _ = asyncio.run(throughput(base, 1, 8))
+    many_rps, health = asyncio.run(throughput(base, 16, 8))
+    return {
+        "raw_synthesis_ms": raw * 1000,
+        "http_latency_ms": latency * 1000,
+        "latency_ratio": latency / raw,
+        "ttfb_100_chars_ms": ttfb_short * 1000,
+        "ttfb_4000_chars_ms": ttfb_long * 1000,
+        "ttfb_ratio": ttfb_long / ttfb_short,
+        "rps_1_client": one_rps,
+        "rps_16_clients": many_rps,
+        "throughput_ratio": many_rps / one_rps,
+        "health_p99_ms_under_load": p99(health) * 1000,
+        "rss_idle_mb": rss_idle,
+        "rss_after_requests_mb": rss_after,
+        "rss_growth_mb": rss_after - rss_idle,
+        "requests_for_memory": requests,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/foundation.json"))
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_server(Path(data_dir), port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_healthy(base)
+            results = measure(base, server.pid, args.requests)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    results["cpu_count"] = os.cpu_count()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Turns an admitted SpeechStream into an HTTP response: whole, chunked, or as SSE events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+from starlette.responses import Response, StreamingResponse
+
+from tts_server.runtime.speech import SpeechStream
+
+_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def audio_response(stream: SpeechStream, *, streaming: bool) -> Response:
+    headers = {"X-TTS-Engine": stream.result.engine_id}
+    if streaming:
+        return StreamingResponse(stream.chunks(), media_type=stream.media_type, headers={**headers, **_NO_BUFFERING})
+    body = await stream.read_all()
+    headers["X-Audio-Duration"] = f"{stream.result.audio_seconds:.3f}"
+    return Response(body, media_type=stream.media_type, headers=headers)
+
+
+def sse_response(stream: SpeechStream, input_text: str) -> StreamingResponse:
+    """OpenAI's `stream_format: "sse"`: base64 audio in speech.audio.delta events, then speech.audio.done."""
+    return StreamingResponse(
+        _sse_events(stream, input_text),
+        media_type="text/event-stream",
+        headers={"X-TTS-Engine": stream.result.engine_id, **_NO_BUFFERING},
+    )
+
+
+async def _sse_events(stream: SpeechStream, input_text: str) -> AsyncIterator[bytes]:
+    async for data in stream.chunks():
+        yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+    # Token counts are approximations for engines without tokens: characters in, audio frames out.
+    input_tokens = max(1, len(input_text) // 4)
+    output_tokens = round(stream.result.audio_seconds * 50)
+    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
+    yield _event({"type": "speech.audio.done", "usage": usage})
+
+
+def _event(payload: dict[str, object]) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()

@@ -1,0 +1,577 @@
+"""Text handling before synthesis: make the text say what a listener should hear, cut it into
+sentence-sized chunks for streaming, and read Dia's performance tags ([S1]/[S2] turns, cues like (laughs)).
+
+Pure functions over strings; nothing here knows about engines or HTTP. The rule of thumb throughout:
+verbalise what we understand and leave the rest untouched for the engine, which reads digits itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache, partial
+from typing import Literal
+
+from num2words import CONVERTER_CLASSES, num2words
+
+Speaker = Literal["S1", "S2"]
+
+# The non-verbal cues Dia performs; anything else in parentheses is ordinary text to be read.
+NONVERBAL_TAGS: tuple[str, ...] = (
+    "laughs", "clears throat", "sighs", "gasps", "coughs", "singing", "sings", "mumbles", "beep", "groans",
+    "sniffs", "claps", "screams", "inhales", "exhales", "applause", "burps", "humming", "sneezes", "chuckle",
+    "whistles",
+)  # fmt: skip
+_NONVERBAL = r"\((?:" + "|".join(tag.replace(" ", r"\s+") for tag in NONVERBAL_TAGS) + r")\)"
+SPEAKER_TAG_RE = re.compile(r"\[(S[12])\]", re.IGNORECASE)
+NONVERBAL_RE = re.compile(_NONVERBAL, re.IGNORECASE)
+_PERFORMANCE_TAG_RE = re.compile(rf"(\[S[12]\]|{_NONVERBAL})", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    speaker: Speaker | None  # None: text before any speaker tag
+    text: str
+
+
+def has_speaker_tags(text: str) -> bool:
+    return SPEAKER_TAG_RE.search(text) is not None
+
+
+def split_speaker_turns(text: str) -> list[SpeakerTurn]:
+    """`"[S1] hi [S2] yo"` -> two turns; untagged text is one turn with speaker None; empty turns are dropped."""
+    turns: list[SpeakerTurn] = []
+    speaker: Speaker | None = None
+    start = 0
+    for tag in SPEAKER_TAG_RE.finditer(text):
+        turns.append(SpeakerTurn(speaker, text[start : tag.start()].strip()))
+        speaker = "S1" if tag.group(1).upper() == "S1" else "S2"
+        start = tag.end()
+    turns.append(SpeakerTurn(speaker, text[start:].strip()))
+    return [turn for turn in turns if turn.text]
+
+
+def strip_performance_tags(text: str) -> str:
+    """Remove [S1]/[S2] and Dia's non-verbal cues, for engines that would read them aloud."""
+    stripped = re.sub(r"[^\S\n]+", " ", _PERFORMANCE_TAG_RE.sub(" ", text))
+    stripped = re.sub(r" +(?=[.,!?;:…])", "", stripped)  # "funny (laughs)." -> "funny."
+    return "\n".join(line.strip() for line in stripped.split("\n")).strip()
+
+
+# --- sentence splitting -----------------------------------------------------------------------------------
+
+_CLOSERS = "\"'\u201d\u2019\u00bb)]"  # closing quotes and brackets that may follow a full stop
+_BOUNDARY_RE = re.compile(rf"[.!?…;]+[{re.escape(_CLOSERS)}]*(?=\s|$)|\n|(?<=\s)(?=\[S[12]\])", re.IGNORECASE)
+_CLAUSE_BREAK_RE = re.compile(r"(?<=[,;:])\s+")
+_TOKEN_RE = re.compile(rf"(?:{_NONVERBAL}|\S)+", re.IGNORECASE)  # a word; a cue like (clears throat) stays whole
+_NO_BREAK_AFTER = frozenset({
+    "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "mt.", "jr.", "sr.", "vs.", "e.g.", "i.e.", "cf.", "approx.", "no.",
+    "nos.", "fig.", "inc.", "ltd.", "co.", "corp.", "dept.", "ave.", "capt.", "sgt.", "lt.", "col.", "gen.", "rev.",
+    "gov.", "sen.", "rep.", "al.", "ca.", "jan.", "feb.", "mar.", "apr.", "jun.", "jul.", "aug.", "sep.", "sept.",
+    "oct.", "nov.", "dec.",
+})  # fmt: skip
+
+
+def split_sentences(text: str, max_chars: int = 300, min_chars: int = 20) -> list[str]:
+    """Cut text into sentence-sized chunks for streaming synthesis.
+
+    Splits at . ! ? … ; and line breaks (not after abbreviations, initials or decimals) and before a speaker
+    tag. A sentence over `max_chars` is cut at , ; : and then between words; a single word longer than
+    `max_chars` stays whole. A sentence under `min_chars` that ends in punctuation joins the next one, so the
+    engine is not called per word. Chunks are never empty, and joined with spaces they give back every word
+    in order (runs of whitespace become one space).
+    """
+    if max_chars < 1:
+        raise ValueError("max_chars must be positive")
+    pieces = [chunk for sentence in _sentences(text) for chunk in _split_long(sentence, max_chars)]
+    return _merge_short(pieces, min_chars, max_chars)
+
+
+def _sentences(text: str) -> list[str]:
+    pieces: list[str] = []
+    start = 0
+    for boundary in _BOUNDARY_RE.finditer(text):
+        if _ends_sentence(text, boundary):
+            pieces.append(text[start : boundary.end()])
+            start = boundary.end()
+    pieces.append(text[start:])
+    return [" ".join(piece.split()) for piece in pieces if not piece.isspace() and piece]
+
+
+def _ends_sentence(text: str, boundary: re.Match[str]) -> bool:
+    punctuation = boundary.group().rstrip(_CLOSERS)
+    if not punctuation or punctuation[-1] not in ".…":
+        return True  # ! ? ; a line break, a speaker tag
+    if text[boundary.end() :].lstrip()[:1].islower():
+        return False  # "the U.S. economy", "approx. five", "wait… what"
+    if punctuation != ".":
+        return True
+    word = text[: boundary.start() + 1].rsplit(None, 1)[-1].lstrip("(\"'\u201c\u2018[")
+    if word.lower() in _NO_BREAK_AFTER or re.fullmatch(r"[A-Z]\.", word):
+        return False  # "Dr. Smith", "J. R. R. Tolkien"
+    return not re.fullmatch(r"(?:[A-Za-z]\.){2,}", word) or word.lower() in ("a.m.", "p.m.")
+
+
+def _split_long(sentence: str, max_chars: int) -> list[str]:
+    if len(sentence) <= max_chars:
+        return [sentence]
+    units: list[str] = []
+    for clause in _CLAUSE_BREAK_RE.split(sentence):
+        units.extend([clause] if len(clause) <= max_chars else _TOKEN_RE.findall(clause))
+    chunks: list[str] = []
+    for unit in units:
+        if chunks and len(chunks[-1]) + 1 + len(unit) <= max_chars:
+            chunks[-1] += " " + unit
+        else:
+            chunks.append(unit)
+    return chunks
+
+
+def _merge_short(pieces: list[str], min_chars: int, max_chars: int) -> list[str]:
+    def joinable(first: str, second: str) -> bool:
+        # A piece without closing punctuation is a line of its own (a heading, a list item): keep it apart.
+        return first[-1] in ".!?…;:," + _CLOSERS and len(first) + 1 + len(second) <= max_chars
+
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and len(merged[-1]) < min_chars and joinable(merged[-1], piece):
+            merged[-1] += " " + piece
+        else:
+            merged.append(piece)
+    if len(merged) > 1 and len(merged[-1]) < min_chars and joinable(merged[-2], merged[-1]):
+        merged[-2:] = [merged[-2] + " " + merged[-1]]
+    return merged
+
+
+# --- normalisation: language settings ---------------------------------------------------------------------
+
+_DECIMAL_COMMA_LANGS = frozenset({
+    "de", "fr", "es", "it", "pt", "nl", "ru", "pl", "cs", "sk", "da", "sv", "no", "fi", "tr", "id", "ro", "uk", "hu",
+    "sl", "hr", "sr", "lt", "lv", "be", "ca", "el", "is", "az", "kz", "bg", "et", "vi",
+})  # fmt: skip
+_SPACE_GROUP_LANGS = frozenset(
+    {"fr", "ru", "pl", "cs", "sk", "sv", "no", "fi", "uk", "hu", "bg", "et", "lv", "lt", "be"}
+)
+_YEAR_STYLE_LANGS = frozenset({"en", "de", "nl"})  # where 1999 is said "nineteen ninety-nine", not as a count
+_PERCENT_WORDS = {"en": "percent", "de": "Prozent", "fr": "pour cent", "es": "por ciento", "it": "per cento",
+                  "pt": "por cento", "nl": "procent"}  # fmt: skip
+_ADDRESS_WORDS = {
+    "en": {".": "dot", "@": "at", "/": "slash", "-": "dash", "_": "underscore", "+": "plus"},
+    "de": {".": "Punkt", "@": "at", "/": "Schrägstrich", "-": "Bindestrich", "_": "Unterstrich", "+": "plus"},
+    "fr": {".": "point", "@": "arobase", "/": "slash", "-": "tiret", "_": "tiret bas", "+": "plus"},
+    "es": {".": "punto", "@": "arroba", "/": "barra", "-": "guion", "_": "guion bajo", "+": "más"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _NumberSyntax:
+    """How numbers are written in a language (1,234.5 or 1.234,5) and the patterns built on that."""
+
+    group_separators: str
+    decimal_point: str
+    number: re.Pattern[str]
+    percent: re.Pattern[str]
+    unit: re.Pattern[str]
+    money_before: re.Pattern[str]  # $5.50
+    money_after: re.Pattern[str]  # 5,50 €, 5 USD
+
+    def parse(self, raw: str) -> Decimal:
+        digits = "".join(ch for ch in raw if ch not in self.group_separators)
+        return Decimal(digits.replace(self.decimal_point, "."))
+
+
+@dataclass(frozen=True, slots=True)
+class _Locale:
+    base: str  # "en" for "en-GB"
+    lang: str | None  # num2words' language; None leaves numbers to the engine
+    day_first: bool  # 03/04/2024 is the 3rd of April
+    syntax: _NumberSyntax
+    minus: str  # the word for a minus sign; "" leaves the sign alone
+
+    @property
+    def english(self) -> bool:
+        return self.base == "en"
+
+
+@lru_cache(maxsize=64)
+def _locale(language: str) -> _Locale:
+    code = re.split(r"[+\s]", language.strip(), maxsplit=1)[0].replace("-", "_")
+    base, _, region = code.partition("_")
+    base, region = {"nb": "no", "nn": "no"}.get(base.lower(), base.lower()), region.upper()
+    candidates = (f"{base}_{region}", base) if region else (base,)
+    lang = next((candidate for candidate in candidates if candidate in CONVERTER_CLASSES), None)
+    groups = " ." if base in _SPACE_GROUP_LANGS else "." if base in _DECIMAL_COMMA_LANGS else ","
+    syntax = _number_syntax(groups + "\u00a0\u202f", "," if base in _DECIMAL_COMMA_LANGS else ".", base == "en")
+    minus = num2words(-1, lang=lang).removesuffix(num2words(1, lang=lang)).strip() if lang else ""
+    return _Locale(base, lang, bool(region) and region != "US", syntax, minus)
+
+
+_UNITS: dict[str, tuple[str, str]] = {
+    "km": ("kilometer", "kilometers"), "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"), "mi": ("mile", "miles"), "ft": ("foot", "feet"),
+    "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"), "mg": ("milligram", "milligrams"),
+    "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
+    "l": ("liter", "liters"), "L": ("liter", "liters"), "ml": ("milliliter", "milliliters"),
+    "mL": ("milliliter", "milliliters"), "km/h": ("kilometer per hour", "kilometers per hour"),
+    "kph": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
+    "m/s": ("meter per second", "meters per second"), "kB": ("kilobyte", "kilobytes"), "KB": ("kilobyte", "kilobytes"),
+    "MB": ("megabyte", "megabytes"), "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"),
+    "Mbps": ("megabit per second", "megabits per second"), "Gbps": ("gigabit per second", "gigabits per second"),
+    "Hz": ("hertz", "hertz"), "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"),
+    "GHz": ("gigahertz", "gigahertz"), "W": ("watt", "watts"), "kW": ("kilowatt", "kilowatts"),
+    "kWh": ("kilowatt hour", "kilowatt hours"), "V": ("volt", "volts"), "mAh": ("milliamp hour", "milliamp hours"),
+    "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"), "min": ("minute", "minutes"),
+    "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "dB": ("decibel", "decibels"),
+    "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "°": ("degree", "degrees"),
+}  # fmt: skip
+_CURRENCY_CODES = {"R$": "BRL", "$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_MONEY_NAMES_EN = {
+    "USD": ("dollar", "dollars", "cent", "cents"),
+    "EUR": ("euro", "euros", "cent", "cents"),
+    "GBP": ("pound", "pounds", "penny", "pence"),
+    "JPY": ("yen", "yen", "", ""),
+    "INR": ("rupee", "rupees", "paisa", "paise"),
+    "BRL": ("real", "reais", "centavo", "centavos"),
+}
+_SCALES = {"k": "thousand", "K": "thousand", "m": "million", "M": "million", "mn": "million", "b": "billion",
+           "B": "billion", "bn": "billion"}  # fmt: skip
+_SYMBOLS = "|".join(re.escape(symbol) for symbol in _CURRENCY_CODES)  # R$ before $
+# Patterns start with the digit itself, guards after it: Python's re then skips ahead fast to the next digit.
+_LEAD = r"\d(?<!\d\d)(?<!\d[-:/.,]\d)"  # a first digit, not the tail of 1.2.3, 12:30, 2024-03 or 1,2
+_AFTER = r"(?!\d)(?![-:/.,]\d)"
+_MINUS_RE = re.compile(rf"[-\u2212](?<![\w)\]][-\u2212])(?=\d|(?:{_SYMBOLS})\s?\d)")  # -5, -$5; not 3-2
+
+
+@lru_cache(maxsize=8)
+def _number_syntax(groups: str, point: str, english: bool) -> _NumberSyntax:
+    rest = rf"(?:\d{{0,2}}(?:[{re.escape(groups)}]\d{{3}})+|\d*)(?:{re.escape(point)}\d+)?"  # after the 1st digit
+    value = rf"(?P<num>{_LEAD}{rest})(?:[-\u2013](?P<num2>\d{rest}))?{_AFTER}"  # 5 or a range 5-10
+    units = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
+    scale = r"(?:\s?(?P<scale>thousand|million|billion|trillion)|(?P<short>[kKmMbB]|mn|bn))(?!\w)" if english else ""
+    return _NumberSyntax(
+        group_separators=groups,
+        decimal_point=point,
+        number=re.compile(rf"(?P<num>{_LEAD}{rest}){_AFTER}"),
+        percent=re.compile(rf"{value}\s?%"),
+        unit=re.compile(rf"{value}\s?(?P<unit>{units})(?!\w)"),
+        money_before=re.compile(rf"(?P<symbol>{_SYMBOLS})\s?(?P<num>\d{rest}){_AFTER}(?:{scale})?"),
+        money_after=re.compile(
+            rf"(?P<num>{_LEAD}{rest}){_AFTER}\s?(?P<symbol>{_SYMBOLS}|(?:{'|'.join(_CURRENCY_CODES.values())})\b)"
+        ),
+    )
+
+
+# --- normalisation ----------------------------------------------------------------------------------------
+
+_HELD_BASE = 0xF0000  # tags wait in Unicode's supplementary private use area (65,534 places)
+_HELD = "\U000f0000-\U000ffffd"
+
+
+def normalize_text(text: str, language: str = "en") -> str:
+    """Rewrite text as it should be spoken: markdown dropped, numbers, money, dates, times, units, web
+    addresses and common abbreviations written out in words. Idempotent.
+
+    Numbers are read in `language` where num2words knows it (dates, times, units, ordinals and abbreviations
+    in English only); in other languages they are left for the engine. [S1]/[S2] and non-verbal cues such as
+    (laughs) pass through untouched; ordinary parentheses are kept and read.
+    """
+    locale = _locale(language)
+    text = re.sub(rf"[\u200b-\u200d\u2060\ufeff{_HELD}]", "", text.replace("\r\n", "\n").replace("\r", "\n"))
+    tags: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:  # a tag waits, as one private-use character, while the text changes
+        if len(tags) >= 65_534:
+            return match.group()
+        tags.append(match.group())
+        return chr(_HELD_BASE + len(tags) - 1)
+
+    text = _normalize_plain(_PERFORMANCE_TAG_RE.sub(hold, text), locale)
+    text = re.sub(f"[{_HELD}]", lambda match: tags[ord(match.group()) - _HELD_BASE], text)
+    return re.sub(r" ?\n\s*", "\n", re.sub(r"[^\S\n]+", " ", text)).strip()
+
+
+def _normalize_plain(text: str, locale: _Locale) -> str:
+    text = _strip_markdown_structure(text)
+    if locale.base in _ADDRESS_WORDS:
+        text = _speak_addresses(text, _ADDRESS_WORDS[locale.base])
+    text = _strip_markdown_marks(text, locale)
+    if locale.english:
+        text = re.sub(r"(?<![^\W\d_])[Nn]o\.(?=\s?\d)", "number ", text)
+    if locale.lang is not None:
+        text = _speak_numbers(text, locale)
+    # After the numbers, which unglue words from digits ("5e.g." -> "five e.g.").
+    return _expand_abbreviations(text) if locale.english else text
+
+
+def _strip_markdown_structure(text: str) -> str:
+    text = re.sub(rf"^[ \t]*(?:```|~~~)[^\n{_HELD}]*$", "", text, flags=re.MULTILINE)  # code fences
+    text = re.sub(r"<((?:https?://|mailto:)[^\s<>]+)>", r"\1", text)  # autolinks
+    previous = None
+    while previous != text:  # nested links and tags unwrap from the inside out
+        previous = text
+        text = re.sub(rf"!?\[([^\[\]]*)\]\((?:[^()\s{_HELD}]|\([^()\s{_HELD}]*\))*(?:\s+\"[^\"]*\")?\)", r"\1", text)
+        text = re.sub(rf"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>{_HELD}]*)?/?>", "", text)
+    return text
+
+
+def _strip_markdown_marks(text: str, locale: _Locale) -> str:
+    text = re.sub(r"(?<![^\W\d_])([CF])#(?!\w)", r"\1 sharp", text)
+    text = re.sub(r"#(?=\d)", " number " if locale.english else "", text)
+    text = re.sub(r"[#*`]|~~", "", text)
+    text = re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", text).replace("_", "")
+    text = re.sub(r"[^\S\n\u00a0\u202f]+", " ", text)  # later rules see single spaces, as on a second pass
+    # Bullets, numbered-list markers and quote marks at the start of a line, however many are stacked.
+    text = re.sub(r"^ ?(?:(?:[-+•]|\d{1,3}[.)]) |> ?)+", "", text, flags=re.MULTILINE)
+    return re.sub(r"^ ?-(?: ?-){2,} ?$", "", text, flags=re.MULTILINE)  # a --- rule
+
+
+_URL_CHAR = rf"[^\s<>\"'()\[\]{{}}{_HELD}]"
+_URL_RE = re.compile(rf"(?<![^\W\d_])(?:https?://|www\.){_URL_CHAR}*(?<![.,;:!?])", re.IGNORECASE)
+_DOMAIN_RE = re.compile(
+    r"(?<![\w@./-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|app|edu|gov|info|co|uk|de|fr|eu|us|ca)\b"
+    rf"(?:/{_URL_CHAR}*(?<![.,;:!?]))?(?![\w@-])",
+    re.IGNORECASE,
+)
+_EMAIL_RE = re.compile(r"(?<![\w+-])(?:mailto:)?[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![A-Za-z])")
+
+
+def _speak_addresses(text: str, words: dict[str, str]) -> str:
+    def speak(match: re.Match[str]) -> str:
+        address = re.sub(r"^(?:[a-z][a-z0-9+.-]*://|mailto:)", "", match.group(), flags=re.IGNORECASE)
+        address = re.split(r"[?#]", address, maxsplit=1)[0].rstrip("/")  # a listener needs no query string
+        spoken = " ".join(words.get(part, part) for part in re.split(r"([./@_+-])", address) if part)
+        spoken = re.sub(r"\bwww\b", "w w w", re.sub(r"[^\w\s]|_", " ", spoken))
+        # Apart from what it was glued to, so removing markup later cannot join it to a neighbour.
+        before, after = match.string[match.start() - 1 : match.start()], match.string[match.end() : match.end() + 1]
+        pad_before = " " if before and before not in " \t\n([{\"'" else ""
+        return pad_before + spoken + (" " if after.isalnum() else "")
+
+    for pattern in (_EMAIL_RE, _URL_RE, _DOMAIN_RE):
+        text = pattern.sub(speak, text)
+    return text
+
+
+_TITLES = {"Dr": "Doctor", "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor", "Mt": "Mount",
+           "St": "Saint", "Capt": "Captain", "Sgt": "Sergeant", "Lt": "Lieutenant", "Col": "Colonel",
+           "Gen": "General", "Rev": "Reverend", "Gov": "Governor", "Sen": "Senator", "Pres": "President"}  # fmt: skip
+_TITLE_RE = re.compile(r"\b(?:(Dr|Mr|Mrs|Ms)\.?|(Prof|Mt|St|Capt|Sgt|Lt|Col|Gen|Rev|Gov|Sen|Pres)\.)(?=\s+[A-Z])")
+# word, and whether its period may also end the sentence
+_ABBREVIATIONS = {"e.g.": ("for example", False), "i.e.": ("that is", False), "etc.": ("et cetera", True),
+                  "vs.": ("versus", False), "vs": ("versus", False), "approx.": ("approximately", False),
+                  "jr.": ("Junior", True), "sr.": ("Senior", True), "st.": ("Street", True),
+                  "ave.": ("Avenue", True), "inc.": ("Incorporated", True), "ltd.": ("Limited", True),
+                  "corp.": ("Corporation", True), "dept.": ("Department", True), "fig.": ("Figure", False)}  # fmt: skip
+_ABBREVIATION_RE = re.compile(
+    r"(?<![\w.])(?:e\.g\.|i\.e\.|etc\.|vs\.?|approx\.|Jr\.|Sr\.|St\.|Ave\.|Inc\.|Ltd\.|Corp\.|Dept\.|Fig\.)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _expand_abbreviations(text: str) -> str:
+    def expand(match: re.Match[str]) -> str:
+        word, may_end = _ABBREVIATIONS[match.group().lower()]
+        return word + "." if may_end and _sentence_ends_after(match) else word
+
+    text = _TITLE_RE.sub(lambda match: _TITLES[match.group(1) or match.group(2)], text)
+    text = _ABBREVIATION_RE.sub(expand, text)
+    return re.sub(r"(?<=\w)\s*&\s*(?=\w)", " and ", text)
+
+
+def _sentence_ends_after(match: re.Match[str]) -> bool:
+    return re.match(rf"\s*(?:$|[{_HELD}])|\s+[A-Z]", match.string[match.end() :]) is not None
+
+
+# --- normalisation: numbers -------------------------------------------------------------------------------
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+_MONTH = r"(?P<month>" + "|".join(_MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
+_ORDINAL_SUFFIX = r"(?:st|nd|rd|th)"
+_ISO_DATE_RE = re.compile(r"(?P<y>\d(?<![\d.,/:-]\d)\d{3})-(?P<m>\d{2})-(?P<d>\d{2})(?![\d-]|[.,/:]\d)")
+_SLASH_DATE_RE = re.compile(r"(?P<a>\d(?<![\d.,/:-]\d)\d?)/(?P<b>\d{1,2})/(?P<y>\d{4})(?![\d/]|[.,:-]\d)")
+_MONTH_DAY_RE = re.compile(rf"\b{_MONTH}\.?\s(?P<d>\d{{1,2}}){_ORDINAL_SUFFIX}?(?![\w%]|[-:/.,]\d)")
+_DAY_MONTH_RE = re.compile(rf"(?P<d>\d(?<![\w.,:/-]\d)\d?){_ORDINAL_SUFFIX}?\s(?:of\s)?{_MONTH}\b(?:\.(?=\s\d))?")
+_AMPM = r"(?P<ampm>[AaPp]\.?\s?[Mm]\.?)(?!\w)"
+_CLOCK_RE = re.compile(rf"(?P<h>\d(?<![\d.,:]\d)\d?):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:])(?:\s?{_AMPM})?")
+_HOUR_RE = re.compile(rf"(?P<h>\d(?<![\d.,:]\d)\d?)(?P<m>)(?P<s>)\s?{_AMPM}")  # 3 pm
+_DECADE_RE = re.compile(r"'(?<![\w']')(?P<short>\d)0s\b|(?P<full>\d(?<![\w']\d)\d{0,2})0s\b")  # '90s, 1990s
+_ORDINAL_RE = re.compile(rf"(?P<num>\d(?<![\d.,]\d)\d*){_ORDINAL_SUFFIX}\b")
+_RANGE_RE = re.compile(r"(?P<num>\d(?<![\d.,:/-]\d)\d{0,3})[-\u2013](?P<num2>\d{1,4})(?![\d-]|[.,:/]\d)")
+
+
+def _speak_numbers(text: str, locale: _Locale) -> str:
+    english_rules: list[tuple[re.Pattern[str], Callable[[re.Match[str], _Locale], str | None]]] = [
+        (_ISO_DATE_RE, _say_iso_date), (_SLASH_DATE_RE, _say_slash_date), (_MONTH_DAY_RE, _say_month_day),
+        (_DAY_MONTH_RE, _say_day_month), (_CLOCK_RE, _say_time), (_HOUR_RE, _say_time), (_DECADE_RE, _say_decade),
+        (_ORDINAL_RE, lambda m, loc: _spell(int(m["num"]), loc, to="ordinal")),
+    ]  # fmt: skip
+    syntax = locale.syntax
+    rules = english_rules if locale.english else []
+    rules += [(syntax.money_before, _say_money), (syntax.money_after, _say_money), (syntax.percent, _say_percent)]
+    if locale.english:
+        rules += [(syntax.unit, _say_unit), (_RANGE_RE, _say_range)]
+    rules.append((syntax.number, lambda m, loc: _say_number(m["num"], loc)))
+    previous = None
+    # Digits left over were guarded by a neighbouring number ("$5:1990s"); once that is words, look again.
+    while previous != text and re.search(r"\d", text):
+        previous = text
+        if locale.minus:
+            text = _MINUS_RE.sub(locale.minus + " ", text)
+        for pattern, say in rules:
+            text = pattern.sub(partial(_spaced, say=say, locale=locale), text)
+    return text
+
+
+def _spaced(match: re.Match[str], say: Callable[[re.Match[str], _Locale], str | None], locale: _Locale) -> str:
+    """The spoken words, kept apart from letters they were glued to ("3D" -> "three D"); None keeps the text."""
+    words = say(match, locale)
+    if words is None:
+        return match.group()
+    before, after = match.string[match.start() - 1 : match.start()], match.string[match.end() : match.end() + 1]
+    return f"{' ' if _is_spaced_letter(before) else ''}{words}{' ' if _is_spaced_letter(after) else ''}"
+
+
+def _is_spaced_letter(char: str) -> bool:
+    unspaced = "\u0e00" <= char <= "\u0eff" or "\u1000" <= char <= "\u109f" or "\u1780" <= char <= "\u17ff"
+    return char.isalnum() and char < "\u2e80" and not unspaced  # Thai, Lao, Burmese, Khmer and CJK use no spaces
+
+
+def _spell(value: int | Decimal, locale: _Locale, to: str = "cardinal") -> str:
+    assert locale.lang is not None
+    return _num2words(value, locale.lang, to)
+
+
+@lru_cache(maxsize=4096)
+def _num2words(value: int | Decimal, lang: str, to: str) -> str:  # ~50 µs a call; small numbers recur
+    words: str = num2words(value, lang=lang, to=to)
+    return words.replace(",", "")
+
+
+def _say_number(raw: str, locale: _Locale, as_year: bool = True) -> str:
+    syntax = locale.syntax
+    whole = "".join(ch for ch in raw.split(syntax.decimal_point)[0] if ch.isdigit())
+    if (len(whole) > 1 and whole.startswith("0") and raw.isdigit()) or len(whole) > 15:
+        return " ".join(_spell(int(digit), locale) for digit in raw if digit.isdigit())  # 007, ids
+    value = syntax.parse(raw)
+    if as_year and raw.isdigit() and len(raw) == 4 and 1100 <= value < 2100 and locale.base in _YEAR_STYLE_LANGS:
+        return _spell(int(value), locale, to="year")
+    if value == value.to_integral_value():
+        value = Decimal(int(value))  # "1.0" reads "one"
+    return _spell(value, locale)
+
+
+def _say_date(year: int | None, month: int, day: int, locale: _Locale, day_first: bool = False) -> str | None:
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    name, nth = _MONTHS[month - 1], _spell(day, locale, to="ordinal")
+    said = f"the {nth} of {name}" if day_first else f"{name} {nth}"
+    return said if year is None else f"{said}, {_say_number(str(year), locale)}"
+
+
+def _say_iso_date(match: re.Match[str], locale: _Locale) -> str | None:
+    return _say_date(int(match["y"]), int(match["m"]), int(match["d"]), locale)
+
+
+def _say_slash_date(match: re.Match[str], locale: _Locale) -> str | None:
+    first, second = int(match["a"]), int(match["b"])
+    day_first = first > 12 or (second <= 12 and locale.day_first)
+    month, day = (second, first) if day_first else (first, second)
+    return _say_date(int(match["y"]), month, day, locale, day_first)
+
+
+def _month_number(name: str) -> int:
+    return next(index for index, month in enumerate(_MONTHS, 1) if month.startswith(name[:3]))
+
+
+def _say_month_day(match: re.Match[str], locale: _Locale) -> str | None:
+    return _say_date(None, _month_number(match["month"]), int(match["d"]), locale)
+
+
+def _say_day_month(match: re.Match[str], locale: _Locale) -> str | None:
+    return _say_date(None, _month_number(match["month"]), int(match["d"]), locale, day_first=True)
+
+
+def _say_time(match: re.Match[str], locale: _Locale) -> str | None:
+    hour, minute, ampm = int(match["h"]), match["m"] or None, match["ampm"]
+    if hour > (12 if ampm else 24) or (ampm and hour == 0) or (minute is None and ampm is None):
+        return None
+    words = [_spell(hour, locale)]
+    if minute is not None and int(minute) > 0:
+        words.append(("oh " if minute[0] == "0" else "") + _spell(int(minute), locale))
+    elif minute is not None and not ampm:
+        words.append("o'clock" if 1 <= hour <= 12 else "hundred")
+    if match["s"] and int(match["s"]) > 0:
+        words.append(f"and {_spell(int(match['s']), locale)} seconds")
+    if ampm:
+        words.append("a.m." if ampm[0] in "Aa" else "p.m.")
+    return " ".join(words)
+
+
+def _say_decade(match: re.Match[str], locale: _Locale) -> str | None:
+    digits = match["short"] or match["full"]
+    if len(digits) == 1 and digits != "0":
+        words = _spell(int(digits) * 10, locale)  # '90s, 90s
+    elif len(digits) == 3 and 11 <= int(digits[:2]) <= 20:
+        words = _spell(int(digits) * 10, locale, to="year")  # 1990s
+    else:
+        return None
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
+
+
+def _say_range(match: re.Match[str], locale: _Locale) -> str | None:
+    first, second = match["num"], match["num2"]
+    if int(first) >= int(second) or not (len(first) == len(second) or len(second) <= 2):
+        return None  # 3-2 is a score, 555-1234 a phone number: the engine reads them
+    return f"{_say_number(first, locale)} to {_say_number(second, locale)}"
+
+
+def _say_value(match: re.Match[str], locale: _Locale) -> str:
+    """A number or a range (5-10) as matched by the percent and unit patterns."""
+    words = _say_number(match["num"], locale, as_year=False)
+    if match["num2"] is None:
+        return words
+    return f"{words} to {_say_number(match['num2'], locale, as_year=False)}"
+
+
+def _say_percent(match: re.Match[str], locale: _Locale) -> str:
+    return f"{_say_value(match, locale)} {_PERCENT_WORDS.get(locale.base, '%')}"
+
+
+def _say_unit(match: re.Match[str], locale: _Locale) -> str:
+    singular, plural = _UNITS[match["unit"]]
+    one = match["num"] == "1" and match["num2"] is None
+    return f"{_say_value(match, locale)} {singular if one else plural}"
+
+
+def _say_money(match: re.Match[str], locale: _Locale) -> str:
+    symbol = match["symbol"]
+    code = _CURRENCY_CODES.get(symbol, symbol)
+    value = locale.syntax.parse(match["num"])
+    if locale.english:
+        scale = match.groupdict().get("scale") or _SCALES.get(match.groupdict().get("short") or "")
+        return _say_money_english(value, code, scale, locale)
+    assert locale.lang is not None
+    converter = CONVERTER_CLASSES[locale.lang]
+    try:
+        if value == value.to_integral_value():
+            forms = converter.CURRENCY_FORMS[code][0]
+            return f"{_spell(int(value), locale)} {converter.pluralize(int(value), forms)}"
+        words: str = num2words(value, lang=locale.lang, to="currency", currency=code)
+        return words.replace(",", "")
+    except (KeyError, AttributeError, NotImplementedError, TypeError, ValueError):
+        return f"{_say_number(match['num'], locale, as_year=False)} {symbol}"  # the engine names the currency
+
+
+def _say_money_english(value: Decimal, code: str, scale: str | None, locale: _Locale) -> str:
+    one, many, minor_one, minor_many = _MONEY_NAMES_EN[code]
+    major, cents = int(value), value * 100 % 100
+    if scale or cents != int(cents) or (cents and not minor_one):  # $2.5 million, $1.005, ¥3.5
+        amount = _spell(value if cents else Decimal(major), locale)
+        return f"{amount}{' ' + scale if scale else ''} {many}"
+    parts = [f"{_spell(major, locale)} {one if major == 1 else many}"] if major or not cents else []
+    if cents:
+        parts.append(f"{_spell(int(cents), locale)} {minor_one if cents == 1 else minor_many}")
+    return " and ".join(parts)

@@ -1,0 +1,36 @@
+"""GET /health: the union of the S1-mini and Dia servers' health fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class EngineHealth(BaseModel):
+    id: str
+    state: Literal["loading", "ready", "failed", "stopped"]
+    detail: str | None = None
+    device: str
+    workers: int
+    active: int
+    waiting: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "loading", "degraded", "unhealthy"] = Field(
+        description="healthy: default engine ready; loading: still loading; degraded: fell back or partly failed."
+    )
+    provider: str = Field(description="Engine serving requests by default.")
+    models_loaded: bool
+    model_loaded: bool
+    device: str
+    streaming_enabled: bool
+    version: str
+    gpu_available: bool
+    gpu_count: int
+    worker_count: int
+    active_jobs: int
+    uptime: str = Field(description="Human-readable, e.g. '2h 45m 12s'.")
+    uptime_seconds: float
+    engines: list[EngineHealth]

@@ -1,0 +1,39 @@
+"""Wire models of the voice listings (S1-mini's /v1/voices, Dia's /voices) and OpenAI's /v1/models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class VoiceEntry(BaseModel):
+    voice_id: str
+    name: str
+    description: str = ""
+    preview_url: str | None = None
+    type: Literal["builtin", "reference", "mapping"] = Field("builtin", description="Where the voice comes from.")
+    engine: str = Field(description="Engine that speaks it by default.")
+    language: str | None = None
+    gender: str | None = None
+    cloning: Literal["none", "approximate", "full"] | None = Field(
+        None, description="For reference voices: how the default engine uses the reference."
+    )
+    broken: bool = Field(False, description="A mapping whose audio prompt no longer exists.")
+
+
+class VoiceList(BaseModel):
+    voices: list[VoiceEntry]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "tts-server"
+    ready: bool = True
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

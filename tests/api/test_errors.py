@@ -1,0 +1,129 @@
+"""Every error path answers in the one envelope, with the right status and code."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import httpx
+import pytest
+
+from tests.conftest import AppFactory
+
+
+def assert_envelope(response: httpx.Response, status: int, code: str, param: str | None = None) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_code"] == code
+    assert body["detail"] and body["detail"] == body["error"]["message"]
+    assert body["error"]["code"] == code
+    assert body["error"]["type"]
+    datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+    if param is not None:
+        assert body["error"]["param"] == param
+    assert isinstance(body, dict)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({"input": ""}, "VALIDATION_ERROR", "input"),
+        ({"input": "   \n\t "}, "VALIDATION_ERROR", "input"),
+        ({"input": "a" * 4097}, "TEXT_TOO_LONG", "input"),
+        ({"input": "hi", "voice": "no-such-voice"}, "INVALID_VOICE_ID", "voice"),
+        ({"input": "hi", "response_format": "ogg-vorbis"}, "INVALID_FORMAT", "response_format"),
+        ({"input": "hi", "model": "gpt-5-voice"}, "INVALID_MODEL", "model"),
+        ({"input": "[S1] (laughs)"}, "VALIDATION_ERROR", "input"),
+    ],
+)
+async def test_invalid_speech_requests_are_400(
+    client: httpx.AsyncClient, body: dict[str, object], code: str, param: str
+) -> None:
+    assert_envelope(await client.post("/v1/audio/speech", json=body), 400, code, param)
+
+
+async def test_generate_errors_name_dia_fields(client: httpx.AsyncClient) -> None:
+    assert_envelope(
+        await client.post("/generate", json={"text": "hi", "voice_id": "ghost"}), 400, "INVALID_VOICE_ID", "voice_id"
+    )
+    assert_envelope(await client.post("/generate", json={"text": "x" * 5000}), 400, "TEXT_TOO_LONG", "text")
+
+
+async def test_known_engine_not_loaded_is_503(client: httpx.AsyncClient) -> None:
+    assert_envelope(
+        await client.post("/v1/audio/speech", json={"input": "hi", "model": "dia"}), 503, "MODEL_NOT_LOADED"
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"input": "hi",}', b"", b"\xff\xfe\x00garbage"],
+)
+async def test_malformed_json_is_an_envelope_not_a_500(client: httpx.AsyncClient, content: bytes) -> None:
+    response = await client.post("/v1/audio/speech", content=content, headers={"content-type": "application/json"})
+    assert response.status_code in (400, 422)
+    assert response.json()["error_code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"input": 42, "voice": []}, {"input": "hi", "speed": 9}, {"input": "hi", "speed": "fast"}, [1, 2]],
+)
+async def test_body_of_wrong_shape_is_422(client: httpx.AsyncClient, body: object) -> None:
+    assert_envelope(await client.post("/v1/audio/speech", json=body), 422, "VALIDATION_ERROR")
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    assert_envelope(await client.get("/v1/nothing-here"), 404, "NOT_FOUND")
+    assert_envelope(await client.get("/v1/audio/speech"), 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_api_key_required_when_configured(app_factory: AppFactory) -> None:
+    async with app_factory(api_key="s3cret") as client:
+        body = {"input": "hello"}
+        assert_envelope(await client.post("/v1/audio/speech", json=body), 401, "UNAUTHORIZED")
+        wrong = await client.post("/v1/audio/speech", json=body, headers={"Authorization": "Bearer nope"})
+        assert_envelope(wrong, 401, "UNAUTHORIZED")
+        assert (
+            await client.post("/v1/audio/speech", json=body, headers={"Authorization": "Bearer s3cret"})
+        ).status_code == 200
+        assert (await client.post("/v1/audio/speech", json=body, headers={"X-API-Key": "s3cret"})).status_code == 200
+        assert_envelope(await client.get("/v1/voices"), 401, "UNAUTHORIZED")
+        for open_path in ("/health", "/docs", "/redoc", "/openapi.json"):
+            assert (await client.get(open_path)).status_code == 200, open_path
+
+
+async def test_any_bearer_token_accepted_without_configured_key(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/audio/speech", json={"input": "hi"}, headers={"Authorization": "Bearer sk-anything"}
+    )
+    assert response.status_code == 200
+
+
+async def test_cors_preflight_from_a_browser_origin(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/v1/audio/speech",
+        headers={
+            "Origin": "http://localhost:8000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "http://localhost:8000")
+
+
+async def test_full_queue_answers_503_with_retry_after(app_factory: AppFactory) -> None:
+    long_text = "This sentence keeps the only worker busy for a while. " * 70
+    async with app_factory(workers=1, max_queue=1) as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/audio/speech", json={"input": long_text, "response_format": "pcm"}) for _ in range(6))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) >= 2
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused, statuses
+    for response in refused:
+        assert_envelope(response, 503, "QUEUE_FULL")
+        assert int(response.headers["retry-after"]) >= 1

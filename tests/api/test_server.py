@@ -1,0 +1,86 @@
+"""Health, listings and OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import AppFactory
+
+HEALTH_FIELDS = {
+    "status",
+    "provider",
+    "models_loaded",
+    "model_loaded",
+    "device",
+    "streaming_enabled",
+    "version",
+    "gpu_available",
+    "gpu_count",
+    "worker_count",
+    "active_jobs",
+    "uptime",
+}
+
+
+async def test_health_has_both_specs_fields(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/health")).json()
+    assert set(body) >= HEALTH_FIELDS
+    assert body["status"] == "healthy"
+    assert body["provider"] == "espeak"
+    assert body["models_loaded"] is body["model_loaded"] is True
+    assert body["device"] == "cpu"
+    assert body["worker_count"] == 2
+
+
+async def test_health_answers_while_every_worker_is_busy(app_factory: AppFactory) -> None:
+    long_text = "Workers stay busy with this long paragraph of text. " * 75
+    async with app_factory(workers=1) as client:
+        speech = [asyncio.create_task(client.post("/v1/audio/speech", json={"input": long_text})) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        health = await client.get("/health")
+        assert health.status_code == 200
+        assert health.json()["active_jobs"] >= 1
+        assert all(r.status_code == 200 for r in await asyncio.gather(*speech))
+
+
+async def test_voice_listings_carry_ids_and_names(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/voices", "/voices", "/v1/audio/voices"):
+        voices = (await client.get(path)).json()["voices"]
+        ids = {voice["voice_id"] for voice in voices}
+        assert {"default", "aria", "atlas", "luna", "kai", "zara", "nova"} <= ids
+        assert {
+            "alloy",
+            "ash",
+            "ballad",
+            "coral",
+            "echo",
+            "fable",
+            "onyx",
+            "sage",
+            "shimmer",
+            "verse",
+            "marin",
+            "cedar",
+        } <= ids
+        assert all(voice["name"] for voice in voices)
+
+
+async def test_models_list_in_openai_shape(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/models")).json()
+    assert body["object"] == "list"
+    ids = {model["id"] for model in body["data"]}
+    assert {"espeak", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"} <= ids
+
+
+async def test_openapi_declares_audio_media_types_and_errors(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    speech = spec["paths"]["/v1/audio/speech"]["post"]["responses"]
+    assert {"audio/wav", "audio/mpeg", "audio/ogg", "audio/aac", "audio/flac", "audio/pcm"} <= set(
+        speech["200"]["content"]
+    )
+    assert {"400", "401", "422", "500", "503"} <= set(speech)
+    assert "/generate" in spec["paths"] and "/health" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200

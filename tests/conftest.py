@@ -1,0 +1,130 @@
+"""Shared fixtures: the real app on a temporary data dir, driven over real HTTP (ASGI or uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tts_server.app import create_app
+from tts_server.settings import Settings
+
+AppFactory = Callable[..., "contextlib.AbstractAsyncContextManager[httpx.AsyncClient]"]
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: built-in engine, two workers, no rate limits unless a test asks."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "provider": "espeak",
+        "workers": 2,
+        "rate_limit_enabled": False,
+        "auto_transcribe": False,
+        "whisper_model": str(data_dir / "no-whisper.pt"),
+        "api_key": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, behind an httpx client on the ASGI transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await wait_until_ready(app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            yield client
+
+
+async def wait_until_ready(app: FastAPI, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(runner.state.value != "loading" for runner in app.state.tts.engines):
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("engines did not finish loading")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def app_factory(data_dir: Path) -> AppFactory:
+    """`async with app_factory(api_key="k") as client:` runs the app with overridden settings."""
+
+    def factory(**overrides: Any) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running_app(make_settings(data_dir, **overrides))
+
+    return factory
+
+
+@pytest.fixture
+async def client(app_factory: AppFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_factory() as client:
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    app: FastAPI
+
+
+@contextlib.contextmanager
+def uvicorn_server(settings: Settings) -> Iterator[LiveServer]:
+    """A real uvicorn server on a free loopback port, in a thread of this process."""
+    port = _free_port()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(base_url)
+        yield LiveServer(base_url, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _wait_for_health(base_url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health", timeout=2).json().get("status") == "healthy":
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"server at {base_url} did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real uvicorn server shared by a test module."""
+    data_dir = tmp_path_factory.mktemp("live")
+    with uvicorn_server(make_settings(data_dir)) as server:
+        yield server
