@@ -1,0 +1,99 @@
+"""Per-client-IP rate limits by request class, on the `limits` library (in-memory moving windows).
+
+The limits are read from the live Settings on every check, so PUT /config changes them at once. The
+client is the connection's peer address; X-Forwarded-For is believed only when the peer is one of
+the configured trusted proxies, and then the right-most address that is not a proxy is the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from tts_server.settings import Settings
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class LimitClass(StrEnum):
+    GENERATE = "generate"  # speech generation: HTTP routes and WebSocket generate messages
+    UPLOAD = "upload"  # reference / audio prompt uploads and transcriptions
+    JOBS = "jobs"  # job queries and commands
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the next request will be allowed again
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.reset_at - time.time()))
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._storage = MemoryStorage()
+        self._strategy = MovingWindowRateLimiter(self._storage)
+        self._items: dict[str, RateLimitItem] = {}
+        self._proxies = tuple(_network(proxy) for proxy in settings.trusted_proxy_list)
+
+    @property
+    def enabled(self) -> bool:
+        return self._settings.rate_limit_enabled
+
+    def hit(self, limit_class: LimitClass, client: str) -> LimitDecision | None:
+        """Count one request of `client`; None when rate limiting is off."""
+        if not self.enabled:
+            return None
+        item = self._item(limit_class)
+        allowed = self._strategy.hit(item, limit_class.value, client)
+        stats = self._strategy.get_window_stats(item, limit_class.value, client)
+        return LimitDecision(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
+        if peer is None:
+            return "unknown"
+        if not forwarded_for or not self._is_proxy(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._is_proxy(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def _item(self, limit_class: LimitClass) -> RateLimitItem:
+        text: str = getattr(self._settings, f"rate_limit_{limit_class.value}")
+        item = self._items.get(text)
+        if item is None:
+            item = self._items[text] = parse_many(text)[0]
+        return item
+
+    def _is_proxy(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._proxies)
+
+
+def _network(value: str) -> IpNetwork:
+    """A trusted proxy: one address or a network (10.0.0.0/8)."""
+    return ipaddress.ip_network(value, strict=False)
