@@ -1,0 +1,118 @@
+"""AppState: everything the process owns, built in the lifespan and reached through dependencies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tts_server.runtime.config import RuntimeConfig, with_stored_config
+from tts_server.runtime.engines import EngineRegistry
+from tts_server.runtime.jobs import JobQueue
+from tts_server.runtime.metrics import Metrics
+from tts_server.runtime.ratelimit import RateLimiter
+from tts_server.runtime.resources import ResourceMonitor
+from tts_server.runtime.speech import SpeechService
+from tts_server.runtime.transcripts import TranscriptService
+from tts_server.runtime.voice_service import Transcriber, VoiceService
+from tts_server.runtime.voices import VoiceResolver
+from tts_server.settings import Settings
+from tts_server.store.config import ConfigStore
+from tts_server.store.database import Database
+from tts_server.store.job_files import OUTPUTS_DIR, ResultFiles
+from tts_server.store.jobs import JobStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engines: EngineRegistry
+    voices: VoiceResolver
+    speech: SpeechService
+    db: Database
+    config: RuntimeConfig
+    metrics: Metrics
+    rate_limiter: RateLimiter
+    resources: ResourceMonitor
+    jobs: JobQueue
+    voice_service: VoiceService
+    transcripts: TranscriptService  # Whisper: status, loading, transcription
+    # async (wav path) -> transcript, raising on failure; set by Whisper. None: uploads keep no transcript.
+    transcriber: Transcriber | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    started_wall_clock: float = field(default_factory=time.time)
+
+    async def start(self) -> None:
+        await self.engines.start()
+        # Before the jobs: resumed jobs resolve reference voices and mappings.
+        await self.voice_service.start(
+            discover=self.settings.auto_discover_prompts, transcriber=lambda: self.transcriber
+        )
+        await self.jobs.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.jobs.stop()  # first: interrupted jobs are put back while the database is open
+            await self.engines.stop()
+        finally:
+            await self.voice_service.stop()
+            await self.transcripts.close()  # after the voice service: its discovery may still be transcribing
+            await self.db.aclose()
+
+    def active_work(self) -> int:
+        """Syntheses running or waiting right now, across engines."""
+        return sum(runner.load().active + runner.load().waiting for runner in self.engines)
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started_at
+
+
+def build_state(settings: Settings) -> AppState:
+    db = Database.open(settings.data_dir)
+    config_store = ConfigStore(db)
+    settings = with_stored_config(settings, config_store)  # values saved by PUT /config win over the environment
+    engines = build_engines(settings)
+    voice_service = VoiceService(
+        settings.data_dir,
+        db,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_seconds=settings.max_prompt_seconds,
+        auto_transcribe=lambda: settings.auto_transcribe,  # read live: PUT /config may change it
+    )
+    voices = VoiceResolver(settings.default_voice, voice_service)
+    speech = SpeechService(engines, voices, max_input_chars=settings.max_input_chars)
+    metrics = Metrics()
+    jobs = JobQueue(
+        store=JobStore(db),
+        files=ResultFiles(settings.data_dir / OUTPUTS_DIR),
+        speech=speech,
+        engines=engines,
+        voices=voices,
+        settings=settings,
+        metrics=metrics,
+    )
+    metrics.watch(engines, lambda: jobs.depth, lambda: jobs.active)
+    config = RuntimeConfig(settings, config_store)
+    # POST /whisper/load applies a whisper_model_size saved by PUT /config without a restart.
+    transcripts = TranscriptService.from_settings(settings, lambda: config.view().whisper_model_size)
+    return AppState(
+        settings=settings,
+        engines=engines,
+        voices=voices,
+        speech=speech,
+        db=db,
+        config=config,
+        metrics=metrics,
+        rate_limiter=RateLimiter(settings),
+        resources=ResourceMonitor(),
+        jobs=jobs,
+        voice_service=voice_service,
+        transcripts=transcripts,
+        transcriber=transcripts.transcriber(),
+    )
+
+
+def build_engines(settings: Settings) -> EngineRegistry:
+    from tts_server.runtime.engines import build_registry
+
+    return build_registry(settings)
