@@ -78,16 +78,16 @@ class ReferencePrompts:
 
     def codes(self, reference: ReferenceAudio) -> tuple[NDArray[np.int64], float]:
         """Codes and duration of `reference`, encoded on first use."""
-        cached = self._codes.get(reference.content_hash)
-        if cached is not None:
-            self._codes.move_to_end(reference.content_hash)
-            return cached
-        if not reference.transcript.strip():
+        if not reference.transcript.strip():  # before the cache: another voice may share this audio
             raise InvalidRequest(
                 f"Reference voice '{reference.voice_id}' has no transcript; Dia needs the words of the reference "
                 "to clone it. Add a transcript to the voice (or upload it with auto-transcription on).",
                 param="voice",
             )
+        cached = self._codes.get(reference.content_hash)
+        if cached is not None:
+            self._codes.move_to_end(reference.content_hash)
+            return cached
         if reference.duration > MAX_PROMPT_SECONDS:
             raise AudioProcessingError(
                 f"Reference voice '{reference.voice_id}' is {reference.duration:.1f} s long; Dia clones from at most "
