@@ -14,6 +14,10 @@ from tts_server.schemas.speech import ExtendedSpeechRequest, SpeechRequest
 
 router = APIRouter(tags=["speech"])
 
+# Sent only when the client set them: S1-mini's defaults (temperature 0.7, max_new_tokens 1024, ...) suit its
+# model, not Dia's (1,024 frames would cut a 20 s text segment at 12 s).
+_EXTENDED_SAMPLING = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")
+
 
 @router.post(
     "/v1/audio/speech",
@@ -44,11 +48,6 @@ async def create_speech_extended(body: ExtendedSpeechRequest, speech: SpeechDep)
     chunk_chars = body.chunk_length if "chunk_length" in sent else None
     options = _options(body, sampling=sampling, max_chunk_chars=chunk_chars)
     return await _respond(body, options, speech)
-
-
-# Sent only when the client set them: S1-mini's defaults (temperature 0.7, max_new_tokens 1024, ...) suit its
-# model, not Dia's (1,024 frames would cut a 20 s text segment at 12 s).
-_EXTENDED_SAMPLING = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")
 
 
 def _options(

@@ -108,6 +108,14 @@ def _available_locally(name: str) -> bool:
         return False
 
 
+def _hub_id_for(env_name: str) -> str:
+    """The hub id a setting defaults to: what a missing local folder should have held."""
+    from tts_server.settings import Settings
+
+    default = Settings.model_fields[env_name.removeprefix("TTS_").lower()].default
+    return str(default) if isinstance(default, str) else "<hub id>"
+
+
 def _how_to_get(name: str, env_name: str) -> str:
     return (
         f"Download it with `hf download {name}` (older huggingface_hub: `huggingface-cli download {name}`), "
@@ -121,12 +129,12 @@ def resolve_source(name: str, *, what: str, env_name: str) -> Path:
         folder = Path(name).expanduser()
         if not folder.is_dir():
             raise EngineLoadError(
-                f"{what} folder not found: {folder} ({env_name}). {_how_to_get('<hub id>', env_name)}"
+                f"{what} folder not found: {folder} ({env_name}). {_how_to_get(_hub_id_for(env_name), env_name)}"
             )
         if not folder_has_weights(folder):
             raise EngineLoadError(
                 f"{what} folder {folder} ({env_name}) has no config.json plus weights "
-                f"({' / '.join(WEIGHT_FILES)}). {_how_to_get('<hub id>', env_name)}"
+                f"({' / '.join(WEIGHT_FILES)}). {_how_to_get(_hub_id_for(env_name), env_name)}"
             )
         return folder
     from huggingface_hub import snapshot_download

@@ -38,7 +38,9 @@ Item = AudioChunk | BaseException | None
 
 class DiaRunner:
     """Serves Dia to the async side. Constructor arguments mirror the TTS_DIA_* settings (`from_settings`);
-    `loader` replaces `load_dia` (tests, benchmarks); the chunk sizes are in codec frames (~86 per second)."""
+    `loader` replaces `load_dia` (tests, benchmarks); the chunk sizes are in codec frames (~86 per second).
+    `max_new_tokens` (TTS_DIA_MAX_NEW_TOKENS) caps the frames of each text segment: the default for requests
+    that name no limit, the ceiling for those that do; None lets a segment fill the model's window."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class DiaRunner:
         max_batch: int = 8,
         max_queue: int = 64,
         compile: bool = False,
+        max_new_tokens: int | None = None,
         first_chunk_frames: int = 86,
         chunk_frames: int = 86,
         loader: Callable[[], DiaBundle] | None = None,
@@ -58,6 +61,7 @@ class DiaRunner:
         self.max_batch = max_batch
         self.max_queue = max_queue
         self._compile = compile
+        self.max_new_tokens = max_new_tokens
         self._chunk_frames = (first_chunk_frames, chunk_frames)
         self._loader = loader or (lambda: load_dia(model, codec, device, dtype))
         self._state = RunnerState.STOPPED
@@ -79,6 +83,7 @@ class DiaRunner:
             "max_batch": settings.dia_max_batch,
             "max_queue": settings.max_queue,
             "compile": settings.dia_compile,
+            "max_new_tokens": settings.dia_max_new_tokens,
         }
         return cls(**{**options, **overrides})  # type: ignore[arg-type]
 
@@ -136,9 +141,15 @@ class DiaRunner:
         """Admission is checked now (ModelNotLoaded, QueueFull) and again when iteration starts."""
         with self._lock:
             self._check_admission()
-        return self._stream(request)
+        return self._stream(self._within_frame_cap(request))
 
     # --- the async side -------------------------------------------------------------------------------------
+
+    def _within_frame_cap(self, request: SynthesisRequest) -> SynthesisRequest:
+        cap, wanted = self.max_new_tokens, request.sampling.max_new_tokens
+        if cap is None or (wanted is not None and wanted <= cap):
+            return request
+        return replace(request, sampling=replace(request.sampling, max_new_tokens=cap))
 
     def _check_admission(self) -> None:
         if self._state is not RunnerState.READY:
