@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from av.audio.stream import AudioStream
 from numpy.typing import NDArray
-from tests.support.signals import dbfs, noise, peak_frequency, tone
 
+from tests.support.signals import dbfs, noise, peak_frequency, tone
 from tts_server.audio import decode as decode_module
 from tts_server.audio.decode import AudioDecodeError, decode_audio, is_silent
 from tts_server.audio.encode import AudioFormat, encode_audio

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.support.signals import dbfs, harmonic_tone, noise, peak_frequency, sweep, tone
 
+from tests.support.signals import dbfs, harmonic_tone, noise, peak_frequency, sweep, tone
 from tts_server.audio.effects import crossfade_concat, median_pitch_hz, resample, time_stretch, trim_silence
 
 RATE = 24_000

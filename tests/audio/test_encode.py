@@ -9,9 +9,9 @@ import wave
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+
 from tests.support.audio import Decoded, decode_bytes, decode_pcm
 from tests.support.signals import dbfs, noise, peak_frequency, sweep, tone
-
 from tts_server.audio.encode import MEDIA_TYPES, AudioFormat, StreamEncoder, encode_audio, output_sample_rate
 
 RATE = 24_000

@@ -39,7 +39,8 @@ _ERROR_TEXT = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations for the error statuses a route can answer with. 400 (malformed JSON), 401 and
     422 can come from any route."""
-    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in sorted({*codes, 400, 401, 422})}
+    statuses = sorted({*codes, 400, 401, 422})
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in statuses}
 
 
 # One server-sent event: `data` holds JSON, {"type": "speech.audio.delta", "audio": base64} or speech.audio.done.
