@@ -155,6 +155,7 @@ _SPACE_GROUP_LANGS = frozenset(
     {"fr", "ru", "pl", "cs", "sk", "sv", "no", "fi", "uk", "hu", "bg", "et", "lv", "lt", "be"}
 )
 _YEAR_STYLE_LANGS = frozenset({"en", "de", "nl"})  # where 1999 is said "nineteen ninety-nine", not as a count
+_RANGE_WORDS = {"en": "to", "de": "bis", "fr": "à", "es": "a", "it": "a", "pt": "a", "nl": "tot"}  # 5-10 %
 _PERCENT_WORDS = {"en": "percent", "de": "Prozent", "fr": "pour cent", "es": "por ciento", "it": "per cento",
                   "pt": "por cento", "nl": "procent"}  # fmt: skip
 _ADDRESS_WORDS = {
@@ -204,8 +205,17 @@ def _locale(language: str) -> _Locale:
     lang = next((candidate for candidate in candidates if candidate in CONVERTER_CLASSES), None)
     groups = " ." if base in _SPACE_GROUP_LANGS else "." if base in _DECIMAL_COMMA_LANGS else ","
     syntax = _number_syntax(groups + "\u00a0\u202f", "," if base in _DECIMAL_COMMA_LANGS else ".", base == "en")
-    minus = num2words(-1, lang=lang).removesuffix(num2words(1, lang=lang)).strip() if lang else ""
-    return _Locale(base, lang, bool(region) and region != "US", syntax, minus)
+    return _Locale(base, lang, bool(region) and region != "US", syntax, _minus_word(lang))
+
+
+def _minus_word(lang: str | None) -> str:
+    """The word num2words puts before negatives; some of its languages (Polish) cannot say -1 at all."""
+    if lang is None:
+        return ""
+    try:
+        return str(num2words(-1, lang=lang)).removesuffix(str(num2words(1, lang=lang))).strip()
+    except (ValueError, NotImplementedError, TypeError, KeyError):
+        return ""
 
 
 _UNITS: dict[str, tuple[str, str]] = {
@@ -258,9 +268,7 @@ def _number_syntax(groups: str, point: str, english: bool) -> _NumberSyntax:
         percent=re.compile(rf"{value}\s?%"),
         unit=re.compile(rf"{value}\s?(?P<unit>{units})(?!\w)"),
         money_before=re.compile(rf"(?P<symbol>{_SYMBOLS})\s?(?P<num>\d{rest}){_AFTER}(?:{scale})?"),
-        money_after=re.compile(
-            rf"(?P<num>{_LEAD}{rest}){_AFTER}\s?(?P<symbol>{_SYMBOLS}|(?:{'|'.join(_CURRENCY_CODES.values())})\b)"
-        ),
+        money_after=re.compile(rf"{value}\s?(?P<symbol>{_SYMBOLS}|(?:{'|'.join(_CURRENCY_CODES.values())})\b)"),
     )
 
 
@@ -331,8 +339,8 @@ def _strip_markdown_marks(text: str, locale: _Locale) -> str:
 _URL_CHAR = rf"[^\s<>\"'()\[\]{{}}{_HELD}]"
 _URL_RE = re.compile(rf"(?<![^\W\d_])(?:https?://|www\.){_URL_CHAR}*(?<![.,;:!?])", re.IGNORECASE)
 _DOMAIN_RE = re.compile(
-    r"(?<![\w@./-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|app|edu|gov|info|co|uk|de|fr|eu|us|ca)\b"
-    rf"(?:/{_URL_CHAR}*(?<![.,;:!?]))?(?![\w@-])",
+    r"(?<![^\W\d])(?<![@./-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|app|edu|gov|info|co|uk|de|fr|eu|us|ca)"
+    rf"(?![^\W\d]|[@-])(?:/{_URL_CHAR}*(?<![.,;:!?]))?(?![^\W\d]|[@-])",
     re.IGNORECASE,
 )
 _EMAIL_RE = re.compile(r"(?<![\w+-])(?:mailto:)?[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![A-Za-z])")
@@ -446,7 +454,11 @@ def _spell(value: int | Decimal, locale: _Locale, to: str = "cardinal") -> str:
 
 @lru_cache(maxsize=4096)
 def _num2words(value: int | Decimal, lang: str, to: str) -> str:  # ~50 µs a call; small numbers recur
-    words: str = num2words(value, lang=lang, to=to)
+    try:
+        words = str(num2words(value, lang=lang, to=to))
+    except (ValueError, NotImplementedError, TypeError, KeyError, OverflowError, ArithmeticError):
+        # num2words has gaps in some languages; espeak reads digits itself, so leave the number as it was.
+        return str(value)
     return words.replace(",", "")
 
 
@@ -459,7 +471,10 @@ def _say_number(raw: str, locale: _Locale, as_year: bool = True) -> str:
     if as_year and raw.isdigit() and len(raw) == 4 and 1100 <= value < 2100 and locale.base in _YEAR_STYLE_LANGS:
         return _spell(int(value), locale, to="year")
     if value == value.to_integral_value():
-        value = Decimal(int(value))  # "1.0" reads "one"
+        return _spell(int(value), locale)  # "1.0" reads "one"
+    if locale.english:  # every digit as written: 3.10 is "three point one zero"
+        fraction = raw.rsplit(syntax.decimal_point, 1)[1]
+        return f"{_spell(int(value), locale)} point {' '.join(_spell(int(digit), locale) for digit in fraction)}"
     return _spell(value, locale)
 
 
@@ -533,7 +548,7 @@ def _say_value(match: re.Match[str], locale: _Locale) -> str:
     words = _say_number(match["num"], locale, as_year=False)
     if match["num2"] is None:
         return words
-    return f"{words} to {_say_number(match['num2'], locale, as_year=False)}"
+    return f"{words} {_RANGE_WORDS.get(locale.base, '-')} {_say_number(match['num2'], locale, as_year=False)}"
 
 
 def _say_percent(match: re.Match[str], locale: _Locale) -> str:
@@ -542,16 +557,23 @@ def _say_percent(match: re.Match[str], locale: _Locale) -> str:
 
 def _say_unit(match: re.Match[str], locale: _Locale) -> str:
     singular, plural = _UNITS[match["unit"]]
-    one = match["num"] == "1" and match["num2"] is None
+    one = match["num2"] is None and locale.syntax.parse(match["num"]) == 1
     return f"{_say_value(match, locale)} {singular if one else plural}"
 
 
 def _say_money(match: re.Match[str], locale: _Locale) -> str:
-    symbol = match["symbol"]
+    symbol, range_end = match["symbol"], match.groupdict().get("num2")
+    if range_end is not None:  # 5-10 USD
+        start = _say_number(match["num"], locale, as_year=False)
+        return f"{start} {_RANGE_WORDS.get(locale.base, '-')} {_say_amount(range_end, symbol, locale)}"
+    return _say_amount(match["num"], symbol, locale, match.groupdict())
+
+
+def _say_amount(raw: str, symbol: str, locale: _Locale, groups: dict[str, str | None] | None = None) -> str:
     code = _CURRENCY_CODES.get(symbol, symbol)
-    value = locale.syntax.parse(match["num"])
+    value = locale.syntax.parse(raw)
     if locale.english:
-        scale = match.groupdict().get("scale") or _SCALES.get(match.groupdict().get("short") or "")
+        scale = (groups or {}).get("scale") or _SCALES.get((groups or {}).get("short") or "")
         return _say_money_english(value, code, scale, locale)
     assert locale.lang is not None
     converter = CONVERTER_CLASSES[locale.lang]
@@ -562,7 +584,7 @@ def _say_money(match: re.Match[str], locale: _Locale) -> str:
         words: str = num2words(value, lang=locale.lang, to="currency", currency=code)
         return words.replace(",", "")
     except (KeyError, AttributeError, NotImplementedError, TypeError, ValueError):
-        return f"{_say_number(match['num'], locale, as_year=False)} {symbol}"  # the engine names the currency
+        return f"{_say_number(raw, locale, as_year=False)} {symbol}"  # the engine names the currency
 
 
 def _say_money_english(value: Decimal, code: str, scale: str | None, locale: _Locale) -> str:
