@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
@@ -84,3 +85,10 @@ async def test_openapi_declares_audio_media_types_and_errors(client: httpx.Async
     assert "/generate" in spec["paths"] and "/health" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
     assert (await client.get("/redoc")).status_code == 200
+
+
+async def test_health_says_why_dia_is_not_used_in_auto_mode(app_factory: AppFactory, data_dir: Path) -> None:
+    async with app_factory(provider="auto", dia_model=str(data_dir / "no-dia-here")) as client:
+        body = (await client.get("/health")).json()
+    assert body["status"] == "healthy" and body["provider"] == "espeak"
+    assert any("no-dia-here" in note for note in body["notes"]), body["notes"]

@@ -41,6 +41,7 @@ async def health(state: StateDep) -> JSONResponse:
         uptime=format_duration(state.uptime_seconds),
         uptime_seconds=round(state.uptime_seconds, 3),
         engines=engines,
+        notes=state.engines.notes,
     )
     return JSONResponse(body.model_dump(), status_code=503 if status == "unhealthy" else 200)
 

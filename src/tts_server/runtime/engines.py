@@ -19,12 +19,19 @@ KNOWN_ENGINE_IDS = ("dia", "espeak")
 class EngineRegistry:
     """The runners of this process, keyed by engine id, with one default."""
 
-    def __init__(self, runners: dict[str, EngineRunner], default_id: str, fallback_id: str | None = None) -> None:
+    def __init__(
+        self,
+        runners: dict[str, EngineRunner],
+        default_id: str,
+        fallback_id: str | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
         if default_id not in runners or (fallback_id is not None and fallback_id not in runners):
             raise ValueError(f"default/fallback engine not among {sorted(runners)}")
         self._runners = runners
         self._preferred_id = default_id
         self._fallback_id = fallback_id
+        self.notes = notes or []  # why an engine is not in use, and how to get it (for /health)
 
     @property
     def default(self) -> EngineRunner:
@@ -88,32 +95,34 @@ def ensure_ready(runner: EngineRunner) -> None:
 def build_registry(settings: Settings) -> EngineRegistry:
     """The built-in engine always runs (it is the fallback); Dia joins when asked for or found."""
     runners: dict[str, EngineRunner] = {"espeak": _build_espeak(settings)}
-    if not _wants_dia(settings):
-        return EngineRegistry(runners, "espeak")
+    dia_missing = _why_not_dia(settings)
+    if dia_missing is not None:
+        notes = [dia_missing] if settings.provider is Provider.AUTO else []
+        return EngineRegistry(runners, "espeak", notes=notes)
     runners["dia"] = _build_dia(settings)
     fallback = "espeak" if settings.provider is Provider.AUTO else None
     return EngineRegistry(runners, "dia", fallback_id=fallback)
 
 
-def _wants_dia(settings: Settings) -> bool:
+def _why_not_dia(settings: Settings) -> str | None:
+    """None when Dia should run; else why not, in words for the log and /health."""
     if settings.provider is Provider.DIA:
-        return True
+        return None
     if settings.provider is Provider.ESPEAK:
-        return False
+        return "TTS_PROVIDER=espeak"
     try:
         from tts_server.engines.dia_loading import dia_weights_available
     except ImportError:  # the `dia` extra is not installed
-        log.info("Dia not available: install the 'dia' extra to use it. Using the built-in engine.")
-        return False
-    found = dia_weights_available(settings)
-    if not found:
-        log.info(
-            "Dia weights not found locally (%s); using the built-in engine. Download them with "
-            "`huggingface-cli download %s` or set TTS_DIA_MODEL to a folder.",
-            settings.dia_model,
-            settings.dia_model,
+        reason = "Dia is not installed: pip install 'tts-server[dia]' to use it. Using the built-in engine."
+    else:
+        if dia_weights_available(settings):
+            return None
+        reason = (
+            f"Dia weights not found locally ({settings.dia_model}); using the built-in engine. Download them with "
+            f"`huggingface-cli download {settings.dia_model}` or set TTS_DIA_MODEL to a folder."
         )
-    return found
+    log.info(reason)
+    return reason
 
 
 def _build_espeak(settings: Settings) -> EngineRunner:

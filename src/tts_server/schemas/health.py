@@ -34,3 +34,6 @@ class HealthResponse(BaseModel):
     uptime: str = Field(description="Human-readable, e.g. '2h 45m 12s'.")
     uptime_seconds: float
     engines: list[EngineHealth]
+    notes: list[str] = Field(
+        default_factory=list, description="Why an engine is not in use (e.g. Dia weights not found) and how to fix it."
+    )
