@@ -20,7 +20,7 @@ def _as_mono(samples: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
 
 
-def _frames(samples: NDArray[np.float32], rate: int) -> Iterator[av.AudioFrame]:
+def _frames(samples: NDArray[np.float32], rate: int, first_pts: int = 0) -> Iterator[av.AudioFrame]:
     """Mono `flt` frames with timestamps, in blocks a filter graph digests comfortably."""
     for start in range(0, len(samples), _PUSH_BLOCK):
         frame = av.AudioFrame.from_ndarray(
@@ -28,7 +28,7 @@ def _frames(samples: NDArray[np.float32], rate: int) -> Iterator[av.AudioFrame]:
         )
         frame.sample_rate = rate
         frame.time_base = Fraction(1, rate)
-        frame.pts = start
+        frame.pts = first_pts + start
         yield frame
 
 
@@ -66,18 +66,43 @@ def time_stretch(samples: NDArray[np.float32], sample_rate: int, speed: float) -
     mono = _as_mono(samples)
     if speed == 1.0 or len(mono) == 0:
         return mono
-    graph = Graph()
-    nodes = [
-        graph.add_abuffer(sample_rate=sample_rate, format="flt", layout="mono", time_base=Fraction(1, sample_rate)),
-        *(graph.add("atempo", tempo=f"{factor:.6f}") for factor in _atempo_factors(speed)),
-        graph.add("abuffersink"),
-    ]
-    graph.link_nodes(*nodes).configure()
-    out: list[av.AudioFrame] = []
-    for frame in [*_frames(mono, sample_rate), None]:
-        graph.push(frame)
-        out += _drain(graph)
-    return _collect(out)
+    stretcher = StreamingTimeStretch(sample_rate, speed)
+    return np.concatenate([stretcher.push(mono), stretcher.finish()])
+
+
+class StreamingTimeStretch:
+    """time_stretch for audio that arrives in pieces: one filter graph for the whole stream, so there are
+    no clicks at chunk seams and no drift from stretching every chunk as if it were a whole clip."""
+
+    def __init__(self, sample_rate: int, speed: float) -> None:
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ValueError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+        self._rate = sample_rate
+        self._pts = 0
+        self._graph = Graph()
+        nodes = [
+            self._graph.add_abuffer(
+                sample_rate=sample_rate, format="flt", layout="mono", time_base=Fraction(1, sample_rate)
+            ),
+            *(self._graph.add("atempo", tempo=f"{factor:.6f}") for factor in _atempo_factors(speed)),
+            self._graph.add("abuffersink"),
+        ]
+        self._graph.link_nodes(*nodes).configure()
+
+    def push(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Stretched audio ready so far (atempo holds back a few milliseconds until more arrives)."""
+        mono = _as_mono(samples)
+        out: list[av.AudioFrame] = []
+        for frame in _frames(mono, self._rate, self._pts):
+            self._graph.push(frame)
+            out += _drain(self._graph)
+        self._pts += len(mono)
+        return _collect(out)
+
+    def finish(self) -> NDArray[np.float32]:
+        """What atempo still holds once the input has ended."""
+        self._graph.push(None)
+        return _collect(_drain(self._graph))
 
 
 def _drain(graph: Graph) -> list[av.AudioFrame]:

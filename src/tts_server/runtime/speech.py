@@ -13,9 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
-from tts_server.audio.effects import time_stretch
+from tts_server.audio.effects import StreamingTimeStretch
 from tts_server.audio.encode import AudioFormat, StreamEncoder, output_sample_rate
 from tts_server.audio.text import strip_performance_tags
 from tts_server.engines.base import AudioChunk, SamplingParams, Speaker, SynthesisRequest, VoiceSelection
@@ -209,10 +207,20 @@ async def _first_chunk(chunks: AsyncIterator[AudioChunk]) -> AudioChunk:
 
 
 async def _stretched(chunks: AsyncIterator[AudioChunk], speed: float) -> AsyncIterator[AudioChunk]:
+    """Pitch-preserving tempo change for engines without a native speed, one stretcher per stream."""
+    stretcher: StreamingTimeStretch | None = None
+    rate = 0
     try:
         async for chunk in chunks:
-            samples = await asyncio.to_thread(time_stretch, chunk.samples, chunk.sample_rate, speed)
-            yield AudioChunk(samples.astype(np.float32, copy=False), chunk.sample_rate)
+            if stretcher is None:
+                stretcher, rate = StreamingTimeStretch(chunk.sample_rate, speed), chunk.sample_rate
+            samples = await asyncio.to_thread(stretcher.push, chunk.samples)
+            if len(samples):
+                yield AudioChunk(samples, rate, progress=chunk.progress)
+        if stretcher is not None:
+            tail = await asyncio.to_thread(stretcher.finish)
+            if len(tail):
+                yield AudioChunk(tail, rate, progress=1.0)
     finally:
         await _close(chunks)
 
