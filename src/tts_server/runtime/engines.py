@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 
@@ -110,9 +111,9 @@ def _why_not_dia(settings: Settings) -> str | None:
         return None
     if settings.provider is Provider.ESPEAK:
         return "TTS_PROVIDER=espeak"
-    try:
-        from tts_server.engines.dia_loading import dia_weights_available
-    except ImportError:  # the `dia` extra is not installed
+    from tts_server.engines.dia_loading import dia_weights_available
+
+    if not all(importlib.util.find_spec(name) for name in ("torch", "transformers")):
         reason = "Dia is not installed: pip install 'tts-server[dia]' to use it. Using the built-in engine."
     else:
         if dia_weights_available(settings):
