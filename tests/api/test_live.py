@@ -118,3 +118,35 @@ def test_openai_sdk_reads_error_envelope(openai_client: OpenAI) -> None:
         openai_client.audio.speech.create(model="tts-1", voice="nobody", input="hi")
     assert "nobody" in str(caught.value)
     assert caught.value.code == "INVALID_VOICE_ID"
+
+
+class NeverFinishes:
+    """An engine stream that yields one chunk, then waits forever; records when the server closes it."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.runner = server.app.state.tts.engines.default
+        self.original = self.runner.synthesize
+        self.closed = threading.Event()
+
+    def __enter__(self) -> NeverFinishes:
+        self.runner.synthesize = self._synthesize
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.runner.synthesize = self.original
+
+    async def _synthesize(self, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+        try:
+            async for chunk in self.original(request):
+                yield chunk
+                break
+            await asyncio.Event().wait()
+        finally:
+            self.closed.set()
+
+
+def test_whole_clip_request_is_cancelled_when_the_client_leaves(live_server: LiveServer) -> None:
+    with NeverFinishes(live_server) as hook:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{live_server.url}/v1/audio/speech", json={"input": "Hello there."}, timeout=1.0)
+        assert hook.closed.wait(20), "the synthesis kept running after the client disconnected"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
 
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tts_server.runtime.speech import SpeechStream
@@ -13,13 +15,36 @@ from tts_server.runtime.speech import SpeechStream
 _NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def audio_response(stream: SpeechStream, *, streaming: bool) -> Response:
+async def audio_response(stream: SpeechStream, request: Request, *, streaming: bool) -> Response:
     headers = {"X-TTS-Engine": stream.result.engine_id}
     if streaming:
         return StreamingResponse(stream.chunks(), media_type=stream.media_type, headers={**headers, **_NO_BUFFERING})
-    body = await stream.read_all()
+    body = await _read_unless_client_leaves(stream, request)
+    if body is None:
+        return Response(status_code=499)  # nobody is listening; the synthesis was cancelled
     headers["X-Audio-Duration"] = f"{stream.result.audio_seconds:.3f}"
     return Response(body, media_type=stream.media_type, headers=headers)
+
+
+async def _read_unless_client_leaves(stream: SpeechStream, request: Request) -> bytes | None:
+    """The whole clip, or None once the client disconnects, which cancels the synthesis at once
+    (a long Dia clip would otherwise keep the GPU busy for a listener who is gone)."""
+    reader = asyncio.ensure_future(stream.read_all())
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, watcher):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(reader, watcher, return_exceptions=True)
+    return reader.result() if not reader.cancelled() and watcher.cancelled() else None
+
+
+async def _disconnected(request: Request) -> None:
+    # The body is already read, so the next message the server delivers is the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def sse_response(stream: SpeechStream, input_text: str) -> StreamingResponse:

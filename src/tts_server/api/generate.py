@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tts_server.api.audio_response import audio_response
@@ -61,6 +62,7 @@ async def generate(
     body: GenerateRequest,
     speech: SpeechDep,
     jobs: JobsDep,
+    request: Request,
     async_mode: Annotated[
         bool, Query(description="Queue a job and answer at once with its job_id; poll GET /jobs/{job_id}.")
     ] = False,
@@ -72,4 +74,4 @@ async def generate(
         record, _ = await jobs.submit(generate_options(body))
         return JSONResponse(JobCreated(job_id=record.job_id).model_dump())
     stream = await speech.open_stream(generate_options(body))
-    return await audio_response(stream, streaming=body.stream)
+    return await audio_response(stream, request, streaming=body.stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
 from tts_server.api.audio_response import audio_response, sse_response
@@ -25,10 +26,10 @@ _EXTENDED_SAMPLING = ("temperature", "top_p", "repetition_penalty", "max_new_tok
     responses=audio_responses(400, 429, 500, 503, sse=True),
     summary="Generate speech (OpenAI-compatible)",
 )
-async def create_speech(body: SpeechRequest, speech: SpeechDep) -> Response:
+async def create_speech(body: SpeechRequest, speech: SpeechDep, request: Request) -> Response:
     """Speak `input` in `voice`. With `stream` (or any `stream_format`) audio is sent as it is made;
     `stream_format: "sse"` sends OpenAI's speech.audio.delta / speech.audio.done events."""
-    return await _respond(body, _options(body), speech)
+    return await _respond(body, _options(body), speech, request)
 
 
 @router.post(
@@ -37,7 +38,7 @@ async def create_speech(body: SpeechRequest, speech: SpeechDep) -> Response:
     responses=audio_responses(400, 429, 500, 503, sse=True),
     summary="Generate speech with sampling controls (S1-mini)",
 )
-async def create_speech_extended(body: ExtendedSpeechRequest, speech: SpeechDep) -> Response:
+async def create_speech_extended(body: ExtendedSpeechRequest, speech: SpeechDep, request: Request) -> Response:
     """As /v1/audio/speech, plus sampling fields for neural engines and `chunk_length` for text chunking.
     The built-in engine does not sample: it accepts the sampling fields and ignores them. Fields left out
     take each engine's own defaults (the defaults shown are S1-mini's)."""
@@ -47,7 +48,7 @@ async def create_speech_extended(body: ExtendedSpeechRequest, speech: SpeechDep)
     )
     chunk_chars = body.chunk_length if "chunk_length" in sent else None
     options = _options(body, sampling=sampling, max_chunk_chars=chunk_chars)
-    return await _respond(body, options, speech)
+    return await _respond(body, options, speech, request)
 
 
 def _options(
@@ -67,8 +68,8 @@ def _options(
     )
 
 
-async def _respond(body: SpeechRequest, options: SpeechOptions, speech: SpeechDep) -> Response:
+async def _respond(body: SpeechRequest, options: SpeechOptions, speech: SpeechDep, request: Request) -> Response:
     stream = await speech.open_stream(options)
     if body.stream_format == "sse":
         return sse_response(stream, body.input)
-    return await audio_response(stream, streaming=body.stream or body.stream_format == "audio")
+    return await audio_response(stream, request, streaming=body.stream or body.stream_format == "audio")
