@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 
-from tts_server.audio import text as text_module
+from tts_server.audio.spoken_numbers import clear_spelling_cache
 from tts_server.audio.text import normalize_text, split_sentences
 
 TEMPLATES = [
@@ -50,7 +50,7 @@ def measure(texts: list[str], cold: bool) -> tuple[list[float], list[float]]:
     wall, cpu = [], []
     for text in texts:
         if cold:
-            text_module._num2words.cache_clear()
+            clear_spelling_cache()
         start, start_cpu = time.perf_counter(), time.thread_time()
         split_sentences(normalize_text(text))
         wall.append((time.perf_counter() - start) * 1000)
