@@ -69,6 +69,7 @@ class SpeechStream:
     result: SpeechResult
     _chunks: AsyncIterator[AudioChunk]
     _first: AudioChunk | None
+    _encoding: asyncio.Future[bytes] | None = None  # an encode running in a worker thread
 
     @property
     def media_type(self) -> str:
@@ -86,7 +87,7 @@ class SpeechStream:
                 yield tail
             self.result.finished_at = time.perf_counter()
         finally:
-            self.encoder.close()
+            self._close_encoder_when_idle()
             await _close(self._chunks)
 
     async def read_all(self) -> bytes:
@@ -105,7 +106,24 @@ class SpeechStream:
             self.result.progress = chunk.progress
         if self.encoder.format in _INLINE_FORMATS:
             return self.encoder.encode(chunk.samples)
-        return await asyncio.to_thread(self.encoder.encode, chunk.samples)
+        # Shielded: a client that leaves cancels this await, but not the thread, which still holds the codec.
+        self._encoding = asyncio.ensure_future(asyncio.to_thread(self.encoder.encode, chunk.samples))
+        return await asyncio.shield(self._encoding)
+
+    def _close_encoder_when_idle(self) -> None:
+        """Closing the codec while a worker thread is still encoding with it crashes libavformat, so an
+        abandoned stream closes it once that thread is done."""
+        pending = self._encoding
+        if pending is None or pending.done():
+            self.encoder.close()
+            return
+
+        def close_after(finished: asyncio.Future[bytes]) -> None:
+            if not finished.cancelled():
+                finished.exception()  # retrieved: the stream was abandoned, nobody else will look
+            self.encoder.close()
+
+        pending.add_done_callback(close_after)
 
 
 class SpeechService:
