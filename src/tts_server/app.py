@@ -20,6 +20,7 @@ from tts_server.api import (
     speech,
     stats,
     transcriptions,
+    ui,
     voice_mappings,
     voices,
     whisper,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, dependencies=[AuthDep])
     _include_voice_library(app)
     _include_whisper(app)
+    ui.install_playground(app)  # the page needs no key: it asks for one when the API answers 401
     return app
 
 
