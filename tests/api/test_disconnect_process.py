@@ -6,6 +6,7 @@ took the whole server down (a segfault: only a separate process shows it without
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -64,10 +65,8 @@ def _stream_then_reset(port: int, fmt: str, seconds: float) -> None:
         sock.settimeout(0.02)
         leave_at = time.monotonic() + seconds
         while time.monotonic() < leave_at:
-            try:
+            with contextlib.suppress(TimeoutError):
                 sock.recv(65536)
-            except TimeoutError:
-                pass
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
