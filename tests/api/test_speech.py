@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio import Decoded, decode_bytes, decode_pcm, rms
+from tests.support.speech_check import pick_spoken_sentence
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
 WORDS = len(SENTENCE.split())
@@ -142,3 +143,25 @@ async def test_concurrent_requests_all_succeed(client: httpx.AsyncClient) -> Non
     assert [r.status_code for r in responses] == [200] * 8
     for response in responses:
         assert np.isfinite(decode_bytes(response.content).samples).all()
+
+
+SPOKEN_CANDIDATES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please bring me a glass of cold water.",
+    "My sister works at the hospital on weekends.",
+    "We will meet at the train station tomorrow morning.",
+    "Turn off the lights before you leave the house.",
+    "The children played in the garden all afternoon.",
+]
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "mp3"])
+async def test_response_audio_is_the_requested_words(client: httpx.AsyncClient, fmt: str) -> None:
+    """pocketsphinx, restricted to the candidate sentences, must hear which one the server spoke."""
+    picked = []
+    for sentence in SPOKEN_CANDIDATES:
+        response = await speak(client, input=sentence, voice="default", response_format=fmt)
+        decoded = decode_format(response.content, fmt)
+        picked.append(pick_spoken_sentence(decoded.samples, decoded.sample_rate, SPOKEN_CANDIDATES))
+    correct = sum(p == s for p, s in zip(picked, SPOKEN_CANDIDATES, strict=True))
+    assert correct >= 5, picked  # chance is 1 in 6 per sentence
