@@ -40,7 +40,7 @@ async def test_stats_count_the_requests_made(app_factory: AppFactory) -> None:
     assert 0 < performance["real_time_factor"] < 1  # the built-in engine is much faster than real time
     # no tokens in the built-in engine: 50 per second of audio, so tokens/s is 50 / RTF
     assert performance["avg_tokens_per_second"] == pytest.approx(50 / performance["real_time_factor"], rel=0.02)
-    # whole responses and the job report their length; the streamed one cannot know it up front
+    # every response reports the audio it carried, streamed or whole, and so does the job
     assert performance["total_audio_seconds"] > job["audio_duration"] > 0
     resources = stats["resources"]
     assert 0 <= resources["cpu_usage"] <= 100 and 0 < resources["memory_usage"] <= 100
@@ -87,3 +87,13 @@ async def test_metrics_registries_are_per_app(app_factory: AppFactory) -> None:
     async with app_factory() as client:
         text = (await client.get("/metrics")).text
     assert 'route="/v1/audio/speech"' not in text
+
+
+@pytest.mark.parametrize("body", [{"stream": True}, {"stream_format": "sse", "response_format": "pcm"}, {}])
+async def test_streamed_audio_counts_in_the_totals(app_factory: AppFactory, body: dict[str, object]) -> None:
+    async with app_factory() as client:
+        response = await client.post("/v1/audio/speech", json={"input": "Counted when streamed, too.", **body})
+        assert response.status_code == 200
+        stats = (await client.get("/stats")).json()
+    assert stats["requests"]["successful"] == 1
+    assert 0.8 < stats["performance"]["total_audio_seconds"] < 5

@@ -16,6 +16,7 @@ _NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def audio_response(stream: SpeechStream, request: Request, *, streaming: bool) -> Response:
+    _share_result(stream, request)
     headers = {"X-TTS-Engine": stream.result.engine_id}
     if streaming:
         return StreamingResponse(stream.chunks(), media_type=stream.media_type, headers={**headers, **_NO_BUFFERING})
@@ -24,6 +25,11 @@ async def audio_response(stream: SpeechStream, request: Request, *, streaming: b
         return Response(status_code=499)  # nobody is listening; the synthesis was cancelled
     headers["X-Audio-Duration"] = f"{stream.result.audio_seconds:.3f}"
     return Response(body, media_type=stream.media_type, headers=headers)
+
+
+def _share_result(stream: SpeechStream, request: Request) -> None:
+    """The request metrics read the audio made from here once the response is over, streamed or not."""
+    request.state.speech_result = stream.result
 
 
 async def _read_unless_client_leaves(stream: SpeechStream, request: Request) -> bytes | None:
@@ -47,8 +53,9 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-def sse_response(stream: SpeechStream, input_text: str) -> StreamingResponse:
+def sse_response(stream: SpeechStream, request: Request, input_text: str) -> StreamingResponse:
     """OpenAI's `stream_format: "sse"`: base64 audio in speech.audio.delta events, then speech.audio.done."""
+    _share_result(stream, request)
     return StreamingResponse(
         _sse_events(stream, input_text),
         media_type="text/event-stream",

@@ -9,6 +9,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tts_server.runtime.metrics import Metrics, Outcome
+from tts_server.runtime.speech import SpeechResult
 
 # Synchronous generation routes; async jobs and WebSocket requests are counted by the job queue.
 GENERATION_ROUTES = frozenset(
@@ -47,14 +48,19 @@ class RequestMetricsMiddleware:
             metrics.observe_http(method, _route_template(scope), status, elapsed)
             if _is_sync_generation(scope, method):
                 outcome = response.outcome(failed)
-                metrics.record_generation(response.engine, outcome, elapsed, response.audio_seconds)
+                metrics.record_generation(response.engine, outcome, elapsed, _audio_seconds(scope))
+
+
+def _audio_seconds(scope: Scope) -> float | None:
+    """Audio made for the request, streamed or whole: the speech route shares its result object."""
+    result: SpeechResult | None = scope.get("state", {}).get("speech_result")
+    return result.audio_seconds if result is not None else None
 
 
 class _ResponseWatch:
     def __init__(self) -> None:
         self.status: int | None = None
         self.engine = "none"
-        self.audio_seconds: float | None = None
         self.complete = False
 
     def see(self, message: Message) -> None:
@@ -62,8 +68,6 @@ class _ResponseWatch:
             self.status = int(message["status"])
             headers = Headers(raw=message.get("headers", []))
             self.engine = headers.get("x-tts-engine", self.engine)
-            duration = headers.get("x-audio-duration")  # whole responses only; streams do not know it up front
-            self.audio_seconds = float(duration) if duration else None
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True
 

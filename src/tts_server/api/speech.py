@@ -71,5 +71,5 @@ def _options(
 async def _respond(body: SpeechRequest, options: SpeechOptions, speech: SpeechDep, request: Request) -> Response:
     stream = await speech.open_stream(options)
     if body.stream_format == "sse":
-        return sse_response(stream, body.input)
+        return sse_response(stream, request, body.input)
     return await audio_response(stream, request, streaming=body.stream or body.stream_format == "audio")
