@@ -228,3 +228,25 @@ def test_an_empty_clip_encodes_without_error(fmt: AudioFormat) -> None:
     data = encode_audio(np.zeros(0, dtype=np.float32), RATE, fmt)
     if fmt in (AudioFormat.WAV, AudioFormat.FLAC):  # header-only mp3/ogg files exist but ffmpeg won't probe them
         assert decode_bytes(data).duration == 0
+
+
+@pytest.mark.parametrize("fmt", list(AudioFormat))
+def test_int16_samples_encode_as_their_float_equivalent(fmt: AudioFormat) -> None:
+    """Engines that make 16-bit audio hand it over unconverted: the output matches the float path
+    (byte for byte in the lossless formats, including a resampled pcm at 24 kHz from 22.05 kHz)."""
+    pcm16 = np.round(tone(220, 1.0, 22_050) * 20_000).astype(np.int16)
+    as_float = pcm16.astype(np.float32) / 32768
+    from_int = decode(encode_audio(pcm16, 22_050, fmt), fmt)
+    from_float = decode(encode_audio(as_float, 22_050, fmt), fmt)
+    assert from_int.sample_rate == from_float.sample_rate and len(from_int.samples) == len(from_float.samples)
+    if fmt in LOSSLESS:
+        np.testing.assert_array_equal(from_int.samples, from_float.samples)
+    else:
+        assert dbfs(from_int.samples) == pytest.approx(dbfs(from_float.samples), abs=0.5)
+        assert peak_frequency(from_int.samples, from_int.sample_rate) == pytest.approx(220, rel=0.01)
+
+
+def test_streamed_int16_pcm_is_the_samples_themselves() -> None:
+    pcm16 = np.arange(-5_000, 5_000, dtype=np.int16)
+    encoder = StreamEncoder(AudioFormat.PCM, RATE)
+    assert encoder.encode(pcm16[:4_000]) + encoder.encode(pcm16[4_000:]) + encoder.finish() == pcm16.tobytes()

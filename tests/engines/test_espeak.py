@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from tests.support.speech_check import pick_spoken_sentence
 from tts_server.audio.effects import median_pitch_hz
+from tts_server.audio.samples import to_float32
 from tts_server.engines.base import (
     CancelToken,
     CloningSupport,
@@ -55,8 +56,9 @@ def speak(
 ) -> NDArray[np.float32]:
     selection = VoiceSelection(voice_id=voice or "ref", builtin=voice, language=language, reference=reference)
     chunks = list(engine.synthesize(SynthesisRequest(text=text, voice=selection, speed=speed), CancelToken()))
-    assert all(chunk.sample_rate == RATE and chunk.samples.dtype == np.float32 for chunk in chunks)
-    return np.concatenate([chunk.samples for chunk in chunks]) if chunks else np.zeros(0, np.float32)
+    # espeak's own 16-bit samples, passed on unconverted (tts_server.audio.samples)
+    assert all(chunk.sample_rate == RATE and chunk.samples.dtype == np.int16 for chunk in chunks)
+    return np.concatenate([to_float32(chunk.samples) for chunk in chunks]) if chunks else np.zeros(0, np.float32)
 
 
 def pitch(samples: NDArray[np.float32]) -> float:

@@ -87,7 +87,7 @@ async def test_start_returns_at_once_and_loads_in_the_background() -> None:
         assert runner.load().workers == 2 and runner.load().capacity == 6
         chunks = await collect(runner.synthesize(request("Hello there, nice to meet you. " + SENTENCE)))
         assert [chunk.sample_rate for chunk in chunks] == [22_050, 22_050]
-        assert all(chunk.samples.dtype == np.float32 and chunk.samples.flags.writeable for chunk in chunks)
+        assert all(chunk.samples.dtype == np.int16 and chunk.samples.flags.writeable for chunk in chunks)
         assert sum(chunk.duration for chunk in chunks) > 2.0
     finally:
         await runner.stop()

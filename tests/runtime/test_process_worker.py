@@ -37,6 +37,17 @@ def test_a_large_chunk_arrives_whole_through_a_non_blocking_reader() -> None:
     assert chunk.chunk().samples.flags.writeable
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_chunks_keep_their_sample_type(dtype: type[np.float32] | type[np.int16]) -> None:
+    parent, child_sock = Channel.pair()
+    child = Channel(child_sock)
+    samples = (np.random.default_rng(1).standard_normal(48_000) * 1000).astype(dtype)
+    child.send_chunk(2, AudioChunk(samples, 24_000, progress=0.5))
+    received = parent.recv().chunk()
+    assert received.samples.dtype == dtype and received.progress == 0.5
+    np.testing.assert_array_equal(received.samples, samples)
+
+
 def test_frames_before_the_end_are_delivered_then_eof() -> None:
     parent, child_sock = Channel.pair()
     child = Channel(child_sock)

@@ -1,9 +1,9 @@
 """Incremental encoders for every response format.
 
-Samples come in as float32 mono chunks at the engine's rate; bytes come out as soon as the codec
-yields them, so a stream starts playing before synthesis ends. Compressed formats are muxed by PyAV
-into a sink that cannot seek: muxers then never go back to patch a header, and every byte handed out
-stays valid. WAV and raw PCM are simple enough to write here directly.
+Samples come in as mono chunks (float32, or int16 passed through as is) at the engine's rate; bytes
+come out as soon as the codec yields them, so a stream starts playing before synthesis ends. Compressed
+formats are muxed by PyAV into a sink that cannot seek: muxers then never go back to patch a header,
+and every byte handed out stays valid. WAV and raw PCM are simple enough to write here directly.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 from numpy.typing import NDArray
+
+from tts_server.audio.samples import Samples, is_pcm16, to_float32
 
 
 class AudioFormat(StrEnum):
@@ -103,26 +105,33 @@ def _describe(allowed: tuple[int, ...] | range) -> str:
 
 
 class _Resampler:
-    """Float32 mono chunks in, frames of one sample format and rate out, timestamps kept."""
+    """Mono chunks (float32 or int16) in, frames of one sample format and rate out, timestamps kept."""
 
     def __init__(self, input_rate: int, output_rate: int, sample_format: str) -> None:
         self._input_rate = input_rate
         self._resampler = av.AudioResampler(format=sample_format, layout="mono", rate=output_rate)
         self._pts = 0
 
-    def frames(self, samples: NDArray[np.float32]) -> list[av.AudioFrame]:
-        # A model gone wrong can emit NaN or inf; silence and full scale beat codec garbage.
-        finite = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-        clipped = np.clip(finite, -1.0, 1.0).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped), format="flt", layout="mono")
+    def frames(self, samples: Samples) -> list[av.AudioFrame]:
+        frame = _input_frame(samples)
         frame.sample_rate = self._input_rate
         frame.time_base = Fraction(1, self._input_rate)
         frame.pts = self._pts
-        self._pts += clipped.shape[1]
+        self._pts += len(samples)
         return self._resampler.resample(frame)
 
     def flush(self) -> list[av.AudioFrame]:
         return self._resampler.resample(None)
+
+
+def _input_frame(samples: Samples) -> av.AudioFrame:
+    if is_pcm16(samples):
+        planar = np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1)
+        return av.AudioFrame.from_ndarray(planar, format="s16", layout="mono")
+    # A model gone wrong can emit NaN or inf; silence and full scale beat codec garbage.
+    finite = np.nan_to_num(to_float32(samples), nan=0.0, posinf=1.0, neginf=-1.0)
+    clipped = np.clip(finite, -1.0, 1.0).reshape(1, -1)
+    return av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped), format="flt", layout="mono")
 
 
 class _Sink:
@@ -150,9 +159,9 @@ class _PcmEncoder:
         self._resampler = _Resampler(input_rate, output_rate, "s16") if input_rate != output_rate else None
         self._header = _wav_header(output_rate, None) if wav_header else b""
 
-    def encode(self, samples: NDArray[np.float32]) -> bytes:
+    def encode(self, samples: Samples) -> bytes:
         if self._resampler is None:
-            return self._take_header() + float_to_s16le(samples)
+            return self._take_header() + to_s16le(samples)
         return self._take_header() + _s16_bytes(self._resampler.frames(samples))
 
     def finish(self) -> bytes:
@@ -165,6 +174,13 @@ class _PcmEncoder:
     def _take_header(self) -> bytes:
         header, self._header = self._header, b""
         return header
+
+
+def to_s16le(samples: Samples) -> bytes:
+    """16-bit little-endian PCM: int16 samples as they are, float ones converted."""
+    if is_pcm16(samples):
+        return samples.astype("<i2", copy=False).tobytes()
+    return float_to_s16le(to_float32(samples))
 
 
 def float_to_s16le(samples: NDArray[np.float32]) -> bytes:
@@ -209,7 +225,7 @@ class _MuxedEncoder:
         self._stream = stream
         self._resampler = _Resampler(input_rate, output_rate, spec.sample_format)
 
-    def encode(self, samples: NDArray[np.float32]) -> bytes:
+    def encode(self, samples: Samples) -> bytes:
         self._mux(self._resampler.frames(samples))
         return self._drain()
 
@@ -233,7 +249,8 @@ class _MuxedEncoder:
 
 
 class StreamEncoder:
-    """Incremental encoder: feed float32 mono chunks, get bytes out as soon as the codec yields them.
+    """Incremental encoder: feed mono chunks (float32 or int16), get bytes out as soon as the codec
+    yields them.
 
     Call `finish()` once at the end for the codec's tail and the container trailer, or `close()` to
     abandon the stream (a client went away). Not thread-safe: one producer per encoder.
@@ -257,7 +274,7 @@ class StreamEncoder:
     def output_rate(self) -> int:
         return self._output_rate
 
-    def encode(self, samples: NDArray[np.float32]) -> bytes:
+    def encode(self, samples: Samples) -> bytes:
         """Encode one chunk; returns the bytes ready now (may be b"" while the codec buffers)."""
         if self._finished:
             raise RuntimeError("encoder already finished")
@@ -289,9 +306,7 @@ def _make_encoder(
     return _MuxedEncoder(_CODECS[fmt], input_rate, output_rate, streaming)
 
 
-def encode_audio(
-    samples: NDArray[np.float32], input_rate: int, fmt: AudioFormat, output_rate: int | None = None
-) -> bytes:
+def encode_audio(samples: Samples, input_rate: int, fmt: AudioFormat, output_rate: int | None = None) -> bytes:
     """Encode a whole clip. Unlike a stream, its headers carry exact lengths."""
     rate = output_sample_rate(fmt, input_rate, output_rate)
     if fmt is AudioFormat.WAV:

@@ -14,8 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
+from tts_server.audio.samples import Samples
 
 Speaker = Literal["S1", "S2"]
 
@@ -48,9 +47,10 @@ class EngineInfo:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """A piece of mono audio, float32 in [-1, 1]."""
+    """A piece of mono audio: float32 in [-1, 1], or int16 from an engine that makes 16-bit audio
+    (passed on untouched; see tts_server.audio.samples)."""
 
-    samples: NDArray[np.float32]
+    samples: Samples
     sample_rate: int
     progress: float | None = None  # fraction of the request done once this chunk is out (0-1), when known
 

@@ -15,6 +15,7 @@ import espeakng_loader
 import numpy as np
 from numpy.typing import NDArray
 
+from tts_server.audio.samples import to_float32
 from tts_server.audio.text import normalize_text, split_sentences
 from tts_server.engines.base import (
     AudioChunk,
@@ -87,10 +88,6 @@ def scan_variants(data_path: Path) -> frozenset[str]:
     return frozenset(p.name for p in folder.iterdir() if " " not in p.name) if folder.is_dir() else frozenset()
 
 
-def _to_float(samples: NDArray[np.int16]) -> NDArray[np.float32]:
-    return samples.astype(np.float32) * np.float32(1 / 32768)
-
-
 class EspeakEngine:
     """eSpeak NG in this process. Not thread-safe (nor is the library): one synthesis at a time."""
 
@@ -157,7 +154,8 @@ class EspeakEngine:
             # Normalised here, a sentence at a time, so the first sentence is spoken without waiting for the rest.
             samples = lib.synthesize(normalize_text(sentence, request.voice.language or voice.language))
             if len(samples):
-                yield AudioChunk(_to_float(samples), SAMPLE_RATE, progress=done / len(sentences))
+                # int16 as espeak made it: wav/pcm responses take it as is (tts_server.audio.samples).
+                yield AudioChunk(samples, SAMPLE_RATE, progress=done / len(sentences))
 
     def _loaded(self) -> EspeakLibrary:
         if self._lib is None:
@@ -202,7 +200,7 @@ class EspeakEngine:
         lib = self._loaded()
         lib.set_voice(f"{self._languages[DEFAULT_VOICE.language]}+{variant}")
         self._set_parameters(lib, pitch, 50, DEFAULT_RATE, 0)
-        return _to_float(lib.synthesize(CALIBRATION_TEXT))
+        return to_float32(lib.synthesize(CALIBRATION_TEXT))
 
 
 def create_engine() -> EspeakEngine:

@@ -1,9 +1,10 @@
 """The worker side of the process pool, and the channel both sides speak over.
 
-A `Channel` is a Unix socket pair with a fixed 16-byte frame header (kind, request number, sample
-rate, payload length). Audio travels as raw float32 bytes, written straight from the engine's array
-and read straight into a fresh one: no pickling, no intermediate copies (multiprocessing's
-Connection copies a large message several times, which costs more than espeak takes to speak it).
+A `Channel` is a Unix socket pair with a fixed 20-byte frame header (kind, sample type, request number,
+sample rate, progress, payload length). Audio travels as raw float32 or int16 bytes, written straight
+from the engine's array and read straight into a fresh one: no pickling, no intermediate copies
+(multiprocessing's Connection copies a large message several times, which costs more than espeak
+takes to speak it).
 The request number tags every reply, so the parent can drop what a cancelled request still sent.
 
 A worker runs one request at a time on its main thread. Between chunks it polls its channel for a
@@ -25,12 +26,17 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from tts_server.audio.samples import Samples
 from tts_server.engines.base import AudioChunk, CancelToken, Engine, SynthesisRequest
 
-# kind, 3 pad bytes, request number, sample rate, progress (-1: unknown), payload bytes
-_HEADER = struct.Struct("<BxxxIIfI")
+# kind, sample type (CHUNK), 2 pad bytes, request number, sample rate, progress (-1: unknown), payload bytes
+_HEADER = struct.Struct("<BBxxIIfI")
+_SAMPLE_TYPES = (np.dtype(np.float32), np.dtype(np.int16))  # the sample type byte indexes this
+# Where the system allows it (net.core.wmem_max/rmem_max), a sentence of audio fits in the socket
+# buffers, so a worker hands it over in one write instead of waiting for the event loop to drain each
+# default-sized (~200 KB) buffer.
+_SOCKET_BUFFER_BYTES = 4 * 2**20
 
 
 class Kind(IntEnum):
@@ -51,7 +57,7 @@ class Frame:
     kind: Kind
     number: int = 0
     rate: int = 0
-    payload: bytearray | NDArray[np.float32] = field(default_factory=bytearray)  # samples for CHUNK
+    payload: bytearray | Samples = field(default_factory=bytearray)  # samples for CHUNK
     progress: float = -1.0
 
     def chunk(self) -> AudioChunk:
@@ -69,6 +75,8 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            sock.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER_BYTES)
         self._poller = select.poll()
         self._poller.register(sock, select.POLLIN)
         self._header = bytearray(_HEADER.size)
@@ -83,17 +91,25 @@ class Channel:
         return cls(parent), child
 
     def send(
-        self, kind: Kind, number: int = 0, payload: bytes | memoryview = b"", rate: int = 0, progress: float = -1.0
+        self,
+        kind: Kind,
+        number: int = 0,
+        payload: bytes | memoryview = b"",
+        rate: int = 0,
+        progress: float = -1.0,
+        sample_type: int = 0,
     ) -> None:
-        header = _HEADER.pack(kind, number, rate, progress, len(payload))
+        header = _HEADER.pack(kind, sample_type, number, rate, progress, len(payload))
         sent = self._sock.sendmsg([header, payload])  # one syscall for header and samples
         if sent < len(header) + len(payload):  # a partial write (a large payload): finish it
             self._sock.sendall(memoryview(header + bytes(payload))[sent:])
 
     def send_chunk(self, number: int, chunk: AudioChunk) -> None:
-        samples = np.ascontiguousarray(chunk.samples, dtype=np.float32)
+        dtype = np.int16 if chunk.samples.dtype == np.int16 else np.float32
+        samples = np.ascontiguousarray(chunk.samples, dtype=dtype)
         progress = -1.0 if chunk.progress is None else chunk.progress
-        self.send(Kind.CHUNK, number, samples.data.cast("B"), chunk.sample_rate, progress)
+        sample_type = _SAMPLE_TYPES.index(samples.dtype)
+        self.send(Kind.CHUNK, number, samples.data.cast("B"), chunk.sample_rate, progress, sample_type)
 
     def recv(self) -> Frame:
         """The next frame, waiting for it; EOFError once the other end is closed."""
@@ -129,11 +145,12 @@ class Channel:
         if self._incoming is not None:
             frame, self._incoming, self._target = self._incoming, None, memoryview(self._header)
             return frame
-        kind_value, number, rate, progress, size = _HEADER.unpack(self._header)
+        kind_value, sample_type, number, rate, progress, size = _HEADER.unpack(self._header)
         kind = Kind(kind_value)
-        payload: bytearray | NDArray[np.float32]
+        payload: bytearray | Samples
         if kind is Kind.CHUNK:  # samples land straight in the array the consumer gets
-            payload = np.empty(size // 4, dtype=np.float32)
+            dtype = _SAMPLE_TYPES[sample_type]
+            payload = np.empty(size // dtype.itemsize, dtype=dtype)
             target = payload.data.cast("B")
         else:
             payload = bytearray(size)

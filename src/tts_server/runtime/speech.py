@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from tts_server.audio.effects import StreamingTimeStretch
 from tts_server.audio.encode import AudioFormat, StreamEncoder, output_sample_rate
+from tts_server.audio.samples import to_float32
 from tts_server.audio.text import strip_performance_tags
 from tts_server.engines.base import AudioChunk, SamplingParams, Speaker, SynthesisRequest, VoiceSelection
 from tts_server.errors import InvalidFormat, InvalidRequest, TextTooLong
@@ -232,7 +233,7 @@ async def _stretched(chunks: AsyncIterator[AudioChunk], speed: float) -> AsyncIt
         async for chunk in chunks:
             if stretcher is None:
                 stretcher, rate = StreamingTimeStretch(chunk.sample_rate, speed), chunk.sample_rate
-            samples = await asyncio.to_thread(stretcher.push, chunk.samples)
+            samples = await asyncio.to_thread(stretcher.push, to_float32(chunk.samples))
             if len(samples):
                 yield AudioChunk(samples, rate, progress=chunk.progress)
         if stretcher is not None:

@@ -127,6 +127,11 @@ class VoiceService:
             raise RuntimeError("VoiceService.start() has not run")
         return self._mappings
 
+    def may_hold(self, voice_id: str) -> bool:
+        """False when `voice_id` is neither a stored voice nor a mapping; answered from memory, so
+        built-in names resolve without a database round trip."""
+        return self.mappings.may_exist(voice_id) or self.library.may_exist(voice_id)
+
     # --- reference voices ---------------------------------------------------------------------
 
     async def add_voice(

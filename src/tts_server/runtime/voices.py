@@ -33,7 +33,7 @@ class VoiceResolver:
         """The voice to speak; VoiceNotFound (400 INVALID_VOICE_ID) for an unknown name or a mapping
         whose audio prompt was deleted."""
         name = (voice_id or self._default_voice).strip()
-        if self._voices is not None and is_valid_voice_id(name):
+        if self._voices is not None and is_valid_voice_id(name) and self._voices.may_hold(name):
             mapping = await self._voices.mappings.get(name)
             if mapping is not None:
                 return await self._from_mapping(self._voices, mapping, name, runner, language, param)

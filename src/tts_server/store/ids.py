@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from tts_server.errors import InvalidId
 
@@ -31,3 +32,26 @@ def _why_invalid(value: str, param: str) -> str:
     bad = next(char for char in value if _VOICE_ID.fullmatch(char) is None)
     shown = value if len(value) <= 80 else value[:77] + "..."
     return f"{rule}; {shown!r} contains {bad!r}."
+
+
+class KnownIds:
+    """The ids a table may hold, kept in memory so that a name no row can have (a built-in voice, on
+    nearly every speech request) is answered without a database round trip in a worker thread.
+
+    Always a superset of the table's ids (case-insensitive, as the tables are): writers call `adding`
+    before a write that may create the id and `deleted` only once a delete is certain, under the same
+    lock that orders writes of that id. An id the set lacks therefore has no row; an id it has may not
+    (a failed write leaves it behind), so a hit still asks the database.
+    """
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._ids = {voice_id.lower() for voice_id in ids}
+
+    def may_exist(self, voice_id: str) -> bool:
+        return voice_id.lower() in self._ids
+
+    def adding(self, voice_id: str) -> None:
+        self._ids.add(voice_id.lower())
+
+    def deleted(self, voice_id: str) -> None:
+        self._ids.discard(voice_id.lower())

@@ -12,7 +12,7 @@ import sqlite3
 from tts_server.engines.base import Speaker
 from tts_server.errors import InvalidRequest, NotFound, VoiceNotFound
 from tts_server.store.database import Database, Schema, sql_migration
-from tts_server.store.ids import is_valid_voice_id, validate_voice_id
+from tts_server.store.ids import KnownIds, is_valid_voice_id, validate_voice_id
 from tts_server.store.models import VoiceMapping, from_db_time, to_db_time, utc_now
 from tts_server.store.voice_rows import VOICES_SCHEMA, select_voice
 
@@ -53,6 +53,12 @@ class VoiceMappings:
         self._db = db
         db.ensure_schema(VOICES_SCHEMA)  # `broken` is computed against the voice library
         db.ensure_schema(MAPPINGS_SCHEMA)
+        ids = db.run_sync(lambda conn: [row[0] for row in conn.execute("SELECT voice_id FROM voice_mappings")])
+        self._ids = KnownIds(ids)
+
+    def may_exist(self, voice_id: str) -> bool:
+        """False when no mapping has this id; answered from memory (see KnownIds)."""
+        return self._ids.may_exist(voice_id)
 
     async def upsert(
         self,
@@ -81,6 +87,7 @@ class VoiceMappings:
         )
 
         def write(conn: sqlite3.Connection) -> VoiceMapping:
+            self._ids.adding(voice_id)
             prompt_id = _existing_prompt(conn, prompt) if prompt else None
             now = to_db_time(utc_now())
             conn.execute(
@@ -121,9 +128,14 @@ class VoiceMappings:
             if mapping is None:
                 raise NotFound(f"No voice mapping named '{voice_id}'.", param="voice_id")
             conn.execute("DELETE FROM voice_mappings WHERE voice_id = ?", (voice_id,))
+            self._ids.deleted(voice_id)  # under the database lock, which orders writes of this id
             return mapping
 
-        return await self._db.run(remove)
+        try:
+            return await self._db.run(remove)
+        except BaseException:
+            self._ids.adding(voice_id)  # the delete may have been rolled back: stay a superset
+            raise
 
 
 def _speaker(value: str) -> Speaker:

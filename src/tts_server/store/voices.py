@@ -30,7 +30,7 @@ from tts_server.engines.base import ReferenceAudio
 from tts_server.errors import AudioProcessingError, Conflict, NotFound, PayloadTooLarge, VoiceNotFound
 from tts_server.store.database import Database
 from tts_server.store.discovery import discover_voices
-from tts_server.store.ids import is_valid_voice_id, validate_voice_id
+from tts_server.store.ids import KnownIds, is_valid_voice_id, validate_voice_id
 from tts_server.store.models import (
     AddedVoice,
     DiscoveryResult,
@@ -86,6 +86,7 @@ class VoiceLibrary:
         db.ensure_schema(VOICES_SCHEMA)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self._recover()
+        self._ids = KnownIds(voice.voice_id for voice in db.run_sync(select_voices))
 
     @classmethod
     async def open(cls, data_dir: Path, db: Database, *, max_upload_bytes: int, max_seconds: float) -> VoiceLibrary:
@@ -102,6 +103,10 @@ class VoiceLibrary:
 
     async def list(self) -> builtins.list[StoredVoice]:
         return await self._db.run(select_voices)
+
+    def may_exist(self, voice_id: str) -> bool:
+        """False when no voice has this id; answered from memory (see KnownIds)."""
+        return self._ids.may_exist(voice_id)
 
     def audio_path(self, voice: StoredVoice) -> Path:
         return self.data_dir / voice.file_path
@@ -306,6 +311,7 @@ class VoiceLibrary:
     def _publish_locked(
         self, voice_id: str, swap: FileSwap, decide: Callable[[StoredVoice | None], StoredVoice | None]
     ) -> StoredVoice | None:
+        self._ids.adding(voice_id)  # before the row can exist; the caller holds this id's lock
         try:
             self._settle(voice_id)
             stem, new = self._db.run_sync(lambda conn: self._begin_swap(conn, voice_id, swap, decide))
@@ -320,6 +326,8 @@ class VoiceLibrary:
                 self._files.finish(swap)
             raise
         self._files.finish(swap)
+        if new is None:
+            self._ids.deleted(voice_id)
         return new
 
     @staticmethod
