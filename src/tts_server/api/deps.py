@@ -3,6 +3,9 @@
 They are `async def` although they never await: FastAPI runs a plain `def` dependency in its thread
 pool, and a thread hop per dependency per request was a measurable share of a request's cost (and of
 /health's latency under load). Keep them free of blocking work.
+
+Each takes the connection itself rather than depending on `get_state`: FastAPI resolves every node of
+the dependency graph anew on each request (~10 us apiece), and the speech routes run on every request.
 """
 
 from __future__ import annotations
@@ -18,25 +21,29 @@ from tts_server.runtime.speech import SpeechService
 from tts_server.state import AppState
 
 
-async def get_state(connection: HTTPConnection) -> AppState:
+def app_state(connection: HTTPConnection) -> AppState:
     state: AppState = connection.app.state.tts
     return state
+
+
+async def get_state(connection: HTTPConnection) -> AppState:
+    return app_state(connection)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_speech(state: StateDep) -> SpeechService:
-    return state.speech
+async def get_speech(connection: HTTPConnection) -> SpeechService:
+    return app_state(connection).speech
 
 
 SpeechDep = Annotated[SpeechService, Depends(get_speech)]
 
 
-async def require_api_key(connection: HTTPConnection, state: StateDep) -> None:
+async def require_api_key(connection: HTTPConnection) -> None:
     """With TTS_API_KEY set, demand it as a bearer token or X-API-Key. Unset: accept anything,
     since clients such as the OpenAI SDK always send some bearer token."""
-    expected = state.settings.api_key
+    expected = app_state(connection).settings.api_key
     if not expected:
         return
     presented = _presented_key(connection)

@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tts_server.api.deps import StateDep
+from tts_server.api.deps import app_state
 from tts_server.errors import RateLimited
 from tts_server.runtime.ratelimit import LimitClass, LimitDecision, RateLimiter
 
@@ -45,8 +45,8 @@ def check_rate_limit(connection: HTTPConnection, limiter: RateLimiter, limit_cla
 
 
 def _dependency(limit_class: LimitClass) -> Any:
-    async def rate_limit(connection: HTTPConnection, state: StateDep) -> None:  # async: no thread hop
-        check_rate_limit(connection, state.rate_limiter, limit_class)
+    async def rate_limit(connection: HTTPConnection) -> None:  # async: no thread hop
+        check_rate_limit(connection, app_state(connection).rate_limiter, limit_class)
 
     rate_limit.__name__ = f"rate_limit_{limit_class.value}"
     return Depends(rate_limit)

@@ -86,4 +86,5 @@ def _route_template(scope: Scope) -> str:
 def _is_sync_generation(scope: Scope, method: str) -> bool:
     if (method, _route_template(scope)) not in GENERATION_ROUTES:
         return False
-    return QueryParams(scope.get("query_string", b"")).get("async_mode", "").lower() not in _TRUE
+    query: bytes = scope.get("query_string", b"")
+    return not query or QueryParams(query).get("async_mode", "").lower() not in _TRUE

@@ -50,6 +50,7 @@ _MP3_RATES = (48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_
 _AAC_RATES = (96_000, 88_200, 64_000, *_MP3_RATES, 7_350)
 _ANY_RATE = range(8_000, 192_001)
 _STREAMING_WAV_SIZE = 0xFFFFFFFF  # "unknown length", as ffmpeg writes when it cannot seek back
+_WAV_HEADER_BYTES = 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,17 @@ def float_to_s16le(samples: NDArray[np.float32]) -> bytes:
 
 def _s16_bytes(frames: list[av.AudioFrame]) -> bytes:
     return b"".join(frame.to_ndarray().astype("<i2", copy=False).tobytes() for frame in frames)
+
+
+def with_wav_sizes(data: bytes) -> bytes:
+    """A whole clip that went through the streaming WAV encoder, its header's "unknown" RIFF and data
+    sizes made exact (players and the `wave` module read the length from them)."""
+    if len(data) < _WAV_HEADER_BYTES or data[:4] != b"RIFF":
+        return data
+    header = bytearray(data[:_WAV_HEADER_BYTES])
+    struct.pack_into("<I", header, 4, len(data) - 8)
+    struct.pack_into("<I", header, 40, len(data) - _WAV_HEADER_BYTES)
+    return bytes(header) + data[_WAV_HEADER_BYTES:]
 
 
 def _wav_header(rate: int, data_bytes: int | None) -> bytes:

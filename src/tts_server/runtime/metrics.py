@@ -93,6 +93,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Bounded: route templates (never raw paths) x methods x statuses.
+        self._http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._generations = Counter(
             "tts_generation_requests", "Speech generations by outcome.", ["engine", "outcome"], registry=self.registry
         )
@@ -108,8 +110,14 @@ class Metrics:
         )
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
-        self._http_requests.labels(method, route, str(status)).inc()
-        self._http_latency.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        series = self._http_series.get(key)
+        if series is None:  # labels() validates and locks on every call: look each series up once
+            labels = (method, route, str(status))
+            series = self._http_series[key] = (self._http_requests.labels(*labels), self._http_latency.labels(*labels))
+        count, latency = series
+        count.inc()
+        latency.observe(seconds)
 
     def record_generation(
         self, engine: str, outcome: Outcome, seconds: float | None = None, audio_seconds: float | None = None
