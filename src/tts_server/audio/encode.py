@@ -50,7 +50,6 @@ _MP3_RATES = (48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_
 _AAC_RATES = (96_000, 88_200, 64_000, *_MP3_RATES, 7_350)
 _ANY_RATE = range(8_000, 192_001)
 _STREAMING_WAV_SIZE = 0xFFFFFFFF  # "unknown length", as ffmpeg writes when it cannot seek back
-_WAV_HEADER_BYTES = 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +161,9 @@ class _PcmEncoder:
 
     def encode(self, samples: Samples) -> bytes:
         if self._resampler is None:
-            return self._take_header() + to_s16le(samples)
+            # One copy, straight from the samples into the bytes handed out: at ~0.1 ms per 200 KB
+            # (fresh pages fault in), every extra copy shows in a short sentence's latency.
+            return b"".join((self._take_header(), s16_samples(samples).data))
         return self._take_header() + _s16_bytes(self._resampler.frames(samples))
 
     def finish(self) -> bytes:
@@ -177,36 +178,25 @@ class _PcmEncoder:
         return header
 
 
-def to_s16le(samples: Samples) -> bytes:
-    """16-bit little-endian PCM: int16 samples as they are, float ones converted."""
+def s16_samples(samples: Samples) -> NDArray[np.int16]:
+    """Contiguous 16-bit little-endian samples: int16 as they are (no copy), float ones converted."""
     if is_pcm16(samples):
-        return samples.astype("<i2", copy=False).tobytes()
-    return float_to_s16le(to_float32(samples))
+        return np.ascontiguousarray(samples, dtype="<i2")
+    return float_to_s16(to_float32(samples))
 
 
-def float_to_s16le(samples: NDArray[np.float32]) -> bytes:
+def float_to_s16(samples: NDArray[np.float32]) -> NDArray[np.int16]:
     """Float samples as 16-bit little-endian PCM, exactly as swresample converts them: scaled by
     32768, rounded to nearest (ties to even), clipped; NaN becomes silence."""
     scaled = np.multiply(samples, np.float32(32768), dtype=np.float32)  # a power of two: exact
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768, 32767, out=scaled)
     np.copyto(scaled, 0, where=np.isnan(scaled))  # a quarter of nan_to_num's cost
-    return scaled.astype("<i2").tobytes()
+    return scaled.astype("<i2")
 
 
 def _s16_bytes(frames: list[av.AudioFrame]) -> bytes:
     return b"".join(frame.to_ndarray().astype("<i2", copy=False).tobytes() for frame in frames)
-
-
-def with_wav_sizes(data: bytes) -> bytes:
-    """A whole clip that went through the streaming WAV encoder, its header's "unknown" RIFF and data
-    sizes made exact (players and the `wave` module read the length from them)."""
-    if len(data) < _WAV_HEADER_BYTES or data[:4] != b"RIFF":
-        return data
-    header = bytearray(data[:_WAV_HEADER_BYTES])
-    struct.pack_into("<I", header, 4, len(data) - 8)
-    struct.pack_into("<I", header, 40, len(data) - _WAV_HEADER_BYTES)
-    return bytes(header) + data[_WAV_HEADER_BYTES:]
 
 
 def _wav_header(rate: int, data_bytes: int | None) -> bytes:
