@@ -268,9 +268,10 @@ class ProcessPoolRunner:
             self._abandon(job)
 
     def _dispatch(self) -> None:
-        """Give waiting requests (oldest first) to idle workers."""
+        """Give waiting requests (oldest first) to idle workers, the most recently busy one first: its
+        caches are still warm, which makes a short request measurably faster than on a worker that idled."""
         while self._waiting and self._idle:
-            job, worker = self._waiting.popleft(), self._idle.popleft()
+            job, worker = self._waiting.popleft(), self._idle.pop()
             job.state, worker.job = _JobState.RUNNING, job
             self._send(worker, Kind.SYNTH, job.number, pickle.dumps(job.request))
 
