@@ -6,8 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from tts_server import __version__
 from tts_server.api import (
@@ -26,10 +27,9 @@ from tts_server.api import (
     whisper,
     ws,
 )
-from tts_server.api.deps import AuthDep
+from tts_server.api.access import AccessGate, AccessPolicy
 from tts_server.api.errors import install_error_handlers
 from tts_server.api.middleware import RequestIdMiddleware
-from tts_server.api.ratelimit import RateLimitGenerate, RateLimitHeadersMiddleware, RateLimitJobs, RateLimitUpload
 from tts_server.api.request_metrics import RequestMetricsMiddleware
 from tts_server.settings import Settings
 from tts_server.state import build_state
@@ -66,39 +66,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.stop()
 
     app = FastAPI(title="tts-server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    _add_middleware(app, settings)
+    policy = _public_paths(app)
+    _add_middleware(app, settings, policy)
     install_error_handlers(app)
-    app.include_router(health.router)
-    for router in (speech.router, generate.router):
-        app.include_router(router, dependencies=[RateLimitGenerate, AuthDep])
-    app.include_router(jobs.router, dependencies=[RateLimitJobs, AuthDep])
-    for router in (voices.router, ws.router, config.router, stats.router):
-        app.include_router(router, dependencies=[AuthDep])
-    _include_voice_library(app)
-    _include_whisper(app)
+    include = _Includer(app, policy)
+    include(health.router)
+    for router in (speech.router, generate.router, jobs.router, voices.router, ws.router, config.router, stats.router):
+        include(router)
+    _include_voice_library(include)
+    _include_whisper(include)
     ui.install_playground(app)  # the page needs no key: it asks for one when the API answers 401
     return app
 
 
-def _include_voice_library(app: FastAPI) -> None:
+class _Includer:
+    """Includes a router and tells the access policy about its rate-limited routes."""
+
+    def __init__(self, app: FastAPI, policy: AccessPolicy) -> None:
+        self._app, self._policy = app, policy
+
+    def __call__(self, router: APIRouter, prefix: str = "") -> None:
+        self._app.include_router(router, prefix=prefix)
+        self._policy.add_routes(router.routes, prefix)
+
+
+def _public_paths(app: FastAPI) -> AccessPolicy:
+    """What answers without the API key: health, the docs and the playground. Everything else needs it."""
+    docs = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    health_paths = [route.path for route in health.router.routes if isinstance(route, APIRoute)]
+    return AccessPolicy([*health_paths, *(path for path in docs if path), "/", "/ui"], public_prefixes=["/ui/"])
+
+
+def _include_voice_library(include: _Includer) -> None:
     """S1 references; the Dia-view routes both bare and under /v1 (SillyTavern's Dia provider uses /v1)."""
-    app.include_router(references.router, dependencies=[AuthDep])
-    app.include_router(voice_mappings.listings, dependencies=[AuthDep])  # the object at /, the array at /v1
+    include(references.router)
+    include(voice_mappings.listings)  # the object at /, the array at /v1
     for prefix in ("", "/v1"):
         for router in (audio_prompts.router, voice_mappings.router):
-            app.include_router(router, prefix=prefix, dependencies=[AuthDep])
+            include(router, prefix)
 
 
-def _include_whisper(app: FastAPI) -> None:
+def _include_whisper(include: _Includer) -> None:
     """/whisper/*, the audio-prompt transcription (bare and under /v1) and OpenAI's transcriptions."""
-    app.include_router(whisper.router, dependencies=[AuthDep])
+    include(whisper.router)
     for prefix in ("", "/v1"):
-        app.include_router(whisper.prompts_router, prefix=prefix, dependencies=[AuthDep])
-    app.include_router(transcriptions.router, dependencies=[RateLimitUpload, AuthDep])
+        include(whisper.prompts_router, prefix)
+    include(transcriptions.router)
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(RateLimitHeadersMiddleware)
+def _add_middleware(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
+    # Outermost last: request ids on every answer, CORS headers on refusals too (browsers must read a 401).
+    app.add_middleware(AccessGate, policy=policy)
     app.add_middleware(RequestMetricsMiddleware)
     origins = settings.cors_origin_list
     app.add_middleware(

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
-import httpx
-from fastapi import UploadFile
-
-from tests.conftest import AppFactory, make_settings, wait_until_ready
-from tts_server.api.deps import AuthDep
-from tts_server.api.ratelimit import RateLimitUpload
-from tts_server.app import create_app
+from tests.conftest import AppFactory
 
 LIMITED = {"rate_limit_enabled": True, "rate_limit_generate": "3/minute"}
 
@@ -71,28 +61,19 @@ async def test_switched_off_means_no_limits_and_no_headers(app_factory: AppFacto
             assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers
 
 
-@asynccontextmanager
-async def app_with_upload_route(data_dir: Path, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(data_dir, **overrides))
-
-    async def upload(audio_file: UploadFile) -> dict[str, int]:
-        return {"size": len(await audio_file.read())}
-
-    app.add_api_route("/test/upload", upload, methods=["POST"], dependencies=[RateLimitUpload, AuthDep])
-    async with app.router.lifespan_context(app):
-        await wait_until_ready(app)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-
-async def test_upload_routes_share_the_upload_class(data_dir: Path) -> None:
-    async with app_with_upload_route(data_dir, rate_limit_enabled=True, rate_limit_upload="3/minute") as client:
+async def test_upload_routes_share_the_upload_class(app_factory: AppFactory) -> None:
+    """Counted before the body is parsed, whatever the route then answers (here: garbage audio)."""
+    async with app_factory(rate_limit_enabled=True, rate_limit_upload="4/minute") as client:
         files = {"audio_file": ("a.wav", b"RIFF")}
-        assert (await client.post("/test/upload", files=files)).status_code == 200
-        rejected = await client.post("/v1/references/add", data={"id": "x"}, files={"audio": ("a.wav", b"RIFF")})
-        assert rejected.status_code != 429 and rejected.headers["X-RateLimit-Remaining"] == "1"
-        prompt = await client.post("/audio_prompts/upload", data={"prompt_id": "x"}, files=files)
-        assert prompt.status_code != 429 and prompt.headers["X-RateLimit-Remaining"] == "0"
-        assert (await client.post("/v1/audio_prompts/upload", data={"prompt_id": "x"}, files=files)).status_code == 429
+        counted = [
+            await client.post("/v1/references/add", data={"id": "x"}, files={"audio": ("a.wav", b"RIFF")}),
+            await client.post("/audio_prompts/upload", data={"prompt_id": "x"}, files=files),
+            await client.post("/v1/audio/transcriptions", files={"file": ("a.wav", b"RIFF")}),
+            await client.post("/audio_prompts/discover"),
+        ]
+        assert [response.status_code != 429 for response in counted] == [True] * 4
+        assert [response.headers["X-RateLimit-Remaining"] for response in counted] == ["3", "2", "1", "0"]
+        refused = await client.post("/v1/audio_prompts/upload", data={"prompt_id": "x"}, files=files)
+        assert refused.status_code == 429 and refused.json()["error_code"] == "RATE_LIMITED"
         assert (await client.post("/v1/audio/speech", json={"input": "Hi."})).status_code == 200
+        assert "X-RateLimit-Limit" not in (await client.get("/audio_prompts")).headers  # listing is not an upload

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Form, UploadFile
 
+from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
-from tts_server.api.ratelimit import RateLimitUpload
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.schemas.audio_prompts import (
     AudioPromptDeleted,
     AudioPromptEntry,
@@ -33,7 +34,7 @@ router = APIRouter(tags=["audio prompts (Dia)"], route_class=LimitedUploadRoute)
     "/audio_prompts/upload",
     response_model=AudioPromptUploaded,
     responses=error_responses(400, 413, 429),
-    dependencies=[RateLimitUpload],
+    openapi_extra=rate_limited(LimitClass.UPLOAD),
     summary="Upload an audio prompt",
 )
 async def upload_audio_prompt(
@@ -120,7 +121,7 @@ async def delete_audio_prompt(state: StateDep, prompt_id: str) -> AudioPromptDel
     "/audio_prompts/discover",
     response_model=DiscoverResponse,
     responses=error_responses(429),
-    dependencies=[RateLimitUpload],
+    openapi_extra=rate_limited(LimitClass.UPLOAD),
     summary="Discover hand-dropped audio prompts",
 )
 async def discover_audio_prompts(

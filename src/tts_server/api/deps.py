@@ -1,4 +1,5 @@
-"""Dependencies every router uses: the app state and its parts, and API-key checking.
+"""Dependencies every router uses: the app state and its parts (the API key and rate limits are
+checked before routing, by tts_server.api.access).
 
 They are `async def` although they never await: FastAPI runs a plain `def` dependency in its thread
 pool, and a thread hop per dependency per request was a measurable share of a request's cost (and of
@@ -10,13 +11,11 @@ the dependency graph anew on each request (~10 us apiece), and the speech routes
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from tts_server.errors import Unauthorized
 from tts_server.runtime.speech import SpeechService
 from tts_server.state import AppState
 
@@ -38,26 +37,3 @@ async def get_speech(connection: HTTPConnection) -> SpeechService:
 
 
 SpeechDep = Annotated[SpeechService, Depends(get_speech)]
-
-
-async def require_api_key(connection: HTTPConnection) -> None:
-    """With TTS_API_KEY set, demand it as a bearer token or X-API-Key. Unset: accept anything,
-    since clients such as the OpenAI SDK always send some bearer token."""
-    expected = app_state(connection).settings.api_key
-    if not expected:
-        return
-    presented = _presented_key(connection)
-    if presented is None or not secrets.compare_digest(presented.encode(), expected.encode()):
-        raise Unauthorized()
-
-
-def _presented_key(connection: HTTPConnection) -> str | None:
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    # Browsers cannot set headers on a WebSocket handshake, so sockets may pass the key as a query parameter.
-    return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
-
-
-AuthDep = Depends(require_api_key)

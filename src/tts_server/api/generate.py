@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tts_server.api.access import rate_limited
 from tts_server.api.audio_response import audio_response
 from tts_server.api.deps import SpeechDep
 from tts_server.api.jobs import JobsDep
 from tts_server.engines.base import SamplingParams
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.schemas.common import audio_responses
 from tts_server.schemas.generate import GenerateRequest
@@ -57,6 +59,7 @@ def _generate_responses() -> dict[int | str, dict[str, Any]]:
     response_class=Response,
     responses=_generate_responses(),
     summary="Generate speech (Dia server)",
+    openapi_extra=rate_limited(LimitClass.GENERATE),
 )
 async def generate(
     body: GenerateRequest,

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
+from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.runtime.jobs import JobQueue
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.schemas.common import AUDIO_MEDIA_TYPES, error_responses
 from tts_server.schemas.jobs import JobDeleted, JobInfo, JobList
 from tts_server.store.jobs import JobRecord, JobStatus
@@ -51,7 +53,13 @@ def result_url(job_id: str) -> str:
     return f"/jobs/{job_id}/result"
 
 
-@router.get("/jobs", response_model=JobList, responses=error_responses(429), summary="List jobs")
+@router.get(
+    "/jobs",
+    response_model=JobList,
+    responses=error_responses(429),
+    summary="List jobs",
+    openapi_extra=rate_limited(LimitClass.JOBS),
+)
 async def list_jobs(
     jobs: JobsDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
@@ -61,7 +69,13 @@ async def list_jobs(
     return JobList(jobs=[job_info(record) for record in await jobs.list_jobs(status, limit)])
 
 
-@router.get("/jobs/{job_id}", response_model=JobInfo, responses=error_responses(404, 429), summary="Job status")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobInfo,
+    responses=error_responses(404, 429),
+    summary="Job status",
+    openapi_extra=rate_limited(LimitClass.JOBS),
+)
 async def get_job(job_id: str, jobs: JobsDep) -> JobInfo:
     """Status, progress (0-100) and stage of a job; `result_url` once it completed, `error_message` if it failed."""
     return job_info(await jobs.get(job_id))
@@ -78,6 +92,7 @@ async def get_job(job_id: str, jobs: JobsDep) -> JobInfo:
         **error_responses(404, 409, 429),
     },
     summary="Job result",
+    openapi_extra=rate_limited(LimitClass.JOBS),
 )
 async def get_job_result(job_id: str, jobs: JobsDep) -> FileResponse:
     """The audio of a completed job. 409 JOB_NOT_FINISHED (with Retry-After) while it is pending or
@@ -94,7 +109,11 @@ async def get_job_result(job_id: str, jobs: JobsDep) -> FileResponse:
 
 
 @router.delete(
-    "/jobs/{job_id}", response_model=JobDeleted, responses=error_responses(404, 409, 429), summary="Cancel or delete"
+    "/jobs/{job_id}",
+    response_model=JobDeleted,
+    responses=error_responses(404, 409, 429),
+    summary="Cancel or delete",
+    openapi_extra=rate_limited(LimitClass.JOBS),
 )
 async def delete_job(job_id: str, jobs: JobsDep) -> JobDeleted:
     """Cancel a pending or running job (a running synthesis stops), or delete a finished job and its result."""

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
-from tts_server.api.ratelimit import RateLimitUpload
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.references import ReferenceAdded, ReferenceDeleted, ReferenceEntry, ReferenceList
 from tts_server.store.models import VoiceSource
@@ -20,7 +21,7 @@ router = APIRouter(tags=["references (S1-mini)"], route_class=LimitedUploadRoute
     "/v1/references/add",
     response_model=ReferenceAdded,
     responses=error_responses(400, 409, 413, 429),
-    dependencies=[RateLimitUpload],
+    openapi_extra=rate_limited(LimitClass.UPLOAD),
     summary="Add a reference voice",
 )
 async def add_reference(

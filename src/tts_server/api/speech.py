@@ -6,9 +6,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tts_server.api.access import rate_limited
 from tts_server.api.audio_response import audio_response, sse_response
 from tts_server.api.deps import SpeechDep
 from tts_server.engines.base import SamplingParams
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.schemas.common import audio_responses
 from tts_server.schemas.speech import ExtendedSpeechRequest, SpeechRequest
@@ -25,6 +27,7 @@ _EXTENDED_SAMPLING = ("temperature", "top_p", "repetition_penalty", "max_new_tok
     response_class=Response,
     responses=audio_responses(400, 429, 500, 503, sse=True),
     summary="Generate speech (OpenAI-compatible)",
+    openapi_extra=rate_limited(LimitClass.GENERATE),
 )
 async def create_speech(body: SpeechRequest, speech: SpeechDep, request: Request) -> Response:
     """Speak `input` in `voice`. With `stream` (or any `stream_format`) audio is sent as it is made;
@@ -37,6 +40,7 @@ async def create_speech(body: SpeechRequest, speech: SpeechDep, request: Request
     response_class=Response,
     responses=audio_responses(400, 429, 500, 503, sse=True),
     summary="Generate speech with sampling controls (S1-mini)",
+    openapi_extra=rate_limited(LimitClass.GENERATE),
 )
 async def create_speech_extended(body: ExtendedSpeechRequest, speech: SpeechDep, request: Request) -> Response:
     """As /v1/audio/speech, plus sampling fields for neural engines and `chunk_length` for text chunking.

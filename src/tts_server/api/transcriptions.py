@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import JSONResponse, Response
 
+from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
 from tts_server.asr.formats import SRT_TYPE, TEXT_TYPE, VTT_TYPE, render_transcription
+from tts_server.runtime.ratelimit import LimitClass
 from tts_server.runtime.transcripts import parse_response_format
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.whisper import TranscriptionText, VerboseTranscription
@@ -32,6 +34,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=None,
     responses=_RESPONSES,
     summary="Transcribe audio (OpenAI)",
+    openapi_extra=rate_limited(LimitClass.UPLOAD),
 )
 async def create_transcription(
     state: StateDep,

@@ -27,10 +27,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tts_server.api.access import check_rate_limit
 from tts_server.api.deps import StateDep
 from tts_server.api.generate import generate_options
 from tts_server.api.jobs import result_url
-from tts_server.api.ratelimit import check_rate_limit
 from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError
 from tts_server.runtime.job_events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
 from tts_server.runtime.ratelimit import LimitClass
@@ -93,7 +93,7 @@ class GenerateSession:
 
     async def _generate(self, payload: dict[str, Any]) -> None:
         request = WsGenerate.model_validate(payload)
-        check_rate_limit(self._ws, self._state.rate_limiter, LimitClass.GENERATE)
+        check_rate_limit(self._ws.scope, self._state.rate_limiter, LimitClass.GENERATE)
         options = generate_options(request.data)
         if request.data.stream:
             if self._streaming is not None:
