@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tts_server.runtime.metrics import Metrics, Outcome
@@ -66,8 +66,9 @@ class _ResponseWatch:
     def see(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
-            headers = Headers(raw=message.get("headers", []))
-            self.engine = headers.get("x-tts-engine", self.engine)
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"x-tts-engine":
+                    self.engine = value.decode("latin-1")
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True
 

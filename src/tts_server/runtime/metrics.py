@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -93,8 +94,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        # Bounded: route templates (never raw paths) x methods x statuses.
-        self._http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        # Bounded: route templates (never raw paths) x methods x statuses; engines x outcomes.
+        self._series: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._generations = Counter(
             "tts_generation_requests", "Speech generations by outcome.", ["engine", "outcome"], registry=self.registry
         )
@@ -110,20 +111,24 @@ class Metrics:
         )
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        series = self._http_series.get(key)
-        if series is None:  # labels() validates and locks on every call: look each series up once
-            labels = (method, route, str(status))
-            series = self._http_series[key] = (self._http_requests.labels(*labels), self._http_latency.labels(*labels))
-        count, latency = series
-        count.inc()
-        latency.observe(seconds)
+        labels = (method, route, str(status))
+        self._child(self._http_requests, labels).inc()
+        self._child(self._http_latency, labels).observe(seconds)
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """The metric's series for `labels`. labels() validates and locks on every call (a few us each,
+        several times per request), so each series is looked up once."""
+        key = (metric, labels)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = metric.labels(*labels)
+        return series
 
     def record_generation(
         self, engine: str, outcome: Outcome, seconds: float | None = None, audio_seconds: float | None = None
     ) -> None:
         """One generation request ended. `audio_seconds` None: its length is not known (a streamed response)."""
-        self._generations.labels(engine, outcome.value).inc()
+        self._child(self._generations, (engine, outcome.value)).inc()
         with self._lock:
             totals = self._totals
             if outcome is Outcome.CANCELLED:
@@ -141,9 +146,9 @@ class Metrics:
                 per_engine.generation_seconds += seconds
                 per_engine.audio_seconds += audio_seconds
         if seconds is not None:
-            self._generation_time.labels(engine).observe(seconds)
+            self._child(self._generation_time, (engine,)).observe(seconds)
         if audio_seconds is not None:
-            self._audio.labels(engine).inc(audio_seconds)
+            self._child(self._audio, (engine,)).inc(audio_seconds)
 
     def totals(self) -> GenerationTotals:
         with self._lock:
