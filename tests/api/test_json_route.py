@@ -1,0 +1,84 @@
+"""JsonBodyRoute answers exactly as FastAPI's own route would, for any body: it only skips the work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.testclient import TestClient
+
+from tts_server.api.json_route import JsonBodyRoute
+from tts_server.schemas.speech import ExtendedSpeechRequest
+
+FIELDS = [*ExtendedSpeechRequest.model_fields, "unknown"]
+CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain", None]
+
+
+async def echo(body: ExtendedSpeechRequest, request: Request) -> Response:
+    """What the endpoint saw: the values and which fields the client set."""
+    return JSONResponse({"values": body.model_dump(mode="json"), "set": sorted(body.model_fields_set)})
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    fast, standard = APIRouter(route_class=JsonBodyRoute), APIRouter()
+    fast.add_api_route("/fast", echo, methods=["POST"])
+    standard.add_api_route("/standard", echo, methods=["POST"])
+    app.include_router(fast)
+    app.include_router(standard)
+    return app
+
+
+CLIENT = TestClient(_app(), raise_server_exceptions=False)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=6,
+)
+field_values = st.sampled_from(["hello", "", "wav", "sse", "audio", "1.5", "true", "16000"]) | json_values
+bodies = st.one_of(
+    st.dictionaries(st.sampled_from(FIELDS), field_values, max_size=6).map(lambda body: json.dumps(body).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=40),
+)
+
+
+def post(path: str, body: bytes, content_type: str | None) -> tuple[int, str]:
+    headers = {"content-type": content_type} if content_type else {}
+    response = CLIENT.post(path, content=body, headers=headers)
+    return response.status_code, response.text
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, content_type=st.sampled_from(CONTENT_TYPES))
+def test_any_body_gets_the_answer_fastapi_gives(body: bytes, content_type: str | None) -> None:
+    assert post("/fast", body, content_type) == post("/standard", body, content_type)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"input": "Hello.", "speed": "1.5", "stream": "true", "sample_rate": 16000.0},
+        {"input": "Hello.", "temperature": 0.5, "seed": 7, "unknown": [1, 2]},
+        {"input": "Hello.", "speed": 9},
+        {"speed": 1.0},
+    ],
+)
+def test_examples_of_valid_and_invalid_bodies(body: dict[str, Any]) -> None:
+    encoded = json.dumps(body).encode()
+    assert post("/fast", encoded, "application/json") == post("/standard", encoded, "application/json")
+
+
+def test_other_signatures_are_refused_when_the_route_is_made() -> None:
+    async def takes_a_query(body: ExtendedSpeechRequest, request: Request, limit: int = 3) -> Response:
+        return Response()
+
+    with pytest.raises(TypeError, match="JsonBodyRoute needs"):
+        APIRouter(route_class=JsonBodyRoute).add_api_route("/x", takes_a_query, methods=["POST"])
