@@ -7,9 +7,10 @@ Starts a real `tts-server` process (built-in engine, rate limits off) on a free 
 4. resident memory (server + its worker processes) at idle, and its growth after 1,000 requests.
 
 The load generator has to share the machine's two cores with the server, so it is kept cheap and out of
-the way of what it measures: the latency and throughput clients speak HTTP/1.1 over keep-alive connections
-with a few lines of asyncio (httpx costs ~0.6-1 ms of CPU per 190 KB response, a fifth of the server's whole
-budget; its latency is recorded too, as http_latency_httpx_client_ms), and /health is probed from a
+the way of what it measures: the latency client is a blocking socket on a keep-alive connection that reads
+each response into one preallocated buffer (an asyncio client adds ~0.08 ms per request, httpx ~0.6 ms of
+parsing per 190 KB response; the httpx latency is recorded too, as http_latency_httpx_client_ms); the
+throughput clients are a few lines of asyncio on keep-alive connections; and /health is probed from a
 separate process, so a probe's latency is the server's answer time and not the wait for the load
 generator's own busy event loop.
 
@@ -74,35 +75,46 @@ def tree_rss_mb(pid: int) -> float:
     return sum(member.memory_info().rss for member in members) / 2**20
 
 
-def raw_synthesis_seconds(runs: int) -> float:
-    """Median time of the engine alone, in this process, for the one-sentence text."""
-    from tts_server.engines.base import CancelToken, SynthesisRequest, VoiceSelection
+def espeak_engine() -> Any:
     from tts_server.engines.espeak import create_engine
 
     engine = create_engine()
     engine.load()
+    return engine
+
+
+def synthesis_seconds(engine: Any) -> float:
+    """One synthesis of the one-sentence text by the engine alone, in this process."""
+    from tts_server.engines.base import CancelToken, SynthesisRequest, VoiceSelection
+
     request = SynthesisRequest(text=SENTENCE, voice=VoiceSelection(voice_id="default", builtin="default"))
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _chunk in engine.synthesize(request, CancelToken()):
-            pass
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    start = time.perf_counter()
+    for _chunk in engine.synthesize(request, CancelToken()):
+        pass
+    return time.perf_counter() - start
 
 
-async def keep_alive_latency_seconds(base: str, runs: int) -> float:
-    """Median latency of the one-sentence request, sent one at a time by the cheap client (what the
-    server takes, without httpx's own ~0.6 ms of parsing per 190 KB response)."""
+def raw_synthesis_seconds(runs: int) -> float:
+    """Median time of the engine alone, in this process, for the one-sentence text (a tight loop)."""
+    engine = espeak_engine()
+    return statistics.median([synthesis_seconds(engine) for _ in range(runs)])
+
+
+def interleaved_latency_and_raw(base: str, rounds: int, per_round: int) -> tuple[float, float]:
+    """Medians of the one-sentence request (sent one at a time by the blocking client) and of the
+    engine's raw synthesis, measured in alternating blocks: the speed of these shared machines drifts
+    by 10-20 % within a minute, and both sides of the ratio must see the same machine."""
     body = json.dumps({"input": SENTENCE, "response_format": "wav"}).encode()
-    client = await KeepAliveClient.connect(base)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        await client.post_json("/v1/audio/speech", body)
-        times.append(time.perf_counter() - start)
-    await client.close()
-    return statistics.median(times)
+    engine = espeak_engine()
+    latencies, raw = [], []
+    with BlockingClient(base) as client:
+        for _ in range(rounds):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                client.post_json("/v1/audio/speech", body)
+                latencies.append(time.perf_counter() - start)
+            raw.extend(synthesis_seconds(engine) for _ in range(per_round))
+    return statistics.median(latencies), statistics.median(raw)
 
 
 def http_latency_seconds(client: httpx.Client, runs: int) -> float:
@@ -159,6 +171,52 @@ class KeepAliveClient:
     async def close(self) -> None:
         self._writer.close()
         await self._writer.wait_closed()
+
+
+class BlockingClient:
+    """One keep-alive HTTP/1.1 connection on a blocking socket; responses (Content-Length) are read into
+    one preallocated buffer, so the client's own cost per request is two or three system calls."""
+
+    def __init__(self, base: str) -> None:
+        url = urlsplit(base)
+        self._host = f"{url.hostname}:{url.port}"
+        self._sock = socket.create_connection((url.hostname, url.port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buffer = bytearray(8 * 2**20)
+        self._view = memoryview(self._buffer)
+
+    def __enter__(self) -> BlockingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+    def post_json(self, path: str, body: bytes) -> memoryview:
+        """The response body (valid until the next request); raises unless the status is 200."""
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self._sock.sendall(head.encode() + body)
+        received, end = 0, -1
+        while end < 0:
+            received += self._receive(received, len(self._buffer))
+            end = self._buffer.find(b"\r\n\r\n", 0, received)
+        status_line, *header_lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
+        headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+        total = end + 4 + int(headers["content-length"])
+        while received < total:
+            received += self._receive(received, total)
+        payload = self._view[end + 4 : total]
+        if status_line.split()[1] != "200":
+            raise RuntimeError(f"{status_line}: {bytes(payload[:200])!r}")
+        return payload
+
+    def _receive(self, start: int, stop: int) -> int:
+        count = self._sock.recv_into(self._view[start:stop])
+        if count == 0:
+            raise ConnectionError("the server closed the connection")
+        return count
 
 
 def probe_health(base: str, go: Event, stop: Event, results: Connection) -> None:
@@ -223,8 +281,8 @@ def measure(base: str, pid: int, requests: int) -> dict[str, Any]:
     with httpx.Client(base_url=base, timeout=60) as client:
         http_latency_seconds(client, 10)  # warm every worker
         latency_httpx = http_latency_seconds(client, 50)
-        latency = asyncio.run(keep_alive_latency_seconds(base, 300))
-        raw = raw_synthesis_seconds(100)
+        latency, raw = interleaved_latency_and_raw(base, rounds=20, per_round=15)
+        raw_tight_loop = raw_synthesis_seconds(100)
         ttfb_short = ttfb_seconds(client, SHORT_TEXT, 20)
         ttfb_long = ttfb_seconds(client, LONG_TEXT, 20)
         time.sleep(1)
@@ -237,6 +295,7 @@ def measure(base: str, pid: int, requests: int) -> dict[str, Any]:
     many_rps, health = throughput(base, 16, 8)
     return {
         "raw_synthesis_ms": raw * 1000,
+        "raw_synthesis_tight_loop_ms": raw_tight_loop * 1000,
         "http_latency_ms": latency * 1000,
         "latency_ratio": latency / raw,
         "http_latency_httpx_client_ms": latency_httpx * 1000,

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from tts_server import __version__
 from tts_server.api import (
@@ -46,6 +47,9 @@ _EXPOSED_HEADERS = [
     "X-RateLimit-Reset",
 ]
 
+# FastAPI looks for an OpenTelemetry provider on every request unless told not to (~5 us each).
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
 DESCRIPTION = """Self-hosted text-to-speech with two API families: OpenAI's speech API (and the S1-mini
 server's extensions) and the Dia TTS server's API. Audio in wav, mp3, opus, aac, flac and pcm,
 streamed as it is made. Errors share one envelope: `{detail, error_code, timestamp, error: {...}}`."""
@@ -65,7 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.stop()
 
-    app = FastAPI(title="tts-server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="tts-server",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
+    )
     policy = _public_paths(app)
     _add_middleware(app, settings, policy)
     install_error_handlers(app)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         "info", description="Log level of the server and uvicorn."
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's own OpenTelemetry traces, metrics and logs, for an OpenTelemetry provider you "
+        "configure. Off: /metrics (Prometheus) only, and no per-request check for a provider.",
+    )
     trusted_proxies: str = Field(
         "",
         description="Comma-separated proxy IPs or networks (10.0.0.0/8) whose X-Forwarded-For header is trusted "

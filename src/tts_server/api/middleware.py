@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +19,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex[:16]
+        request_id = incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
         scope["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
@@ -148,7 +148,7 @@ class SpeechService:
             speed=options.speed,
             sampling=options.sampling,
             instructions=options.instructions,
-            request_id=uuid.uuid4().hex,
+            request_id=secrets.token_hex(16),
             max_chunk_chars=options.max_chunk_chars,
         )
         chunks = self._adjust_speed(runner, runner.synthesize(request), options.speed)
