@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import struct
+import wave
 
 import httpx
 import numpy as np
@@ -60,6 +63,22 @@ async def test_streamed_formats_decode_to_whole_clip(client: httpx.AsyncClient, 
     response = await client.post("/v1/audio/speech", json={"input": long_text, "response_format": fmt, "stream": True})
     assert response.status_code == 200, response.text
     assert_speech_like(decode_format(response.content, fmt), WORDS * 4)
+
+
+@pytest.mark.parametrize("sample_rate", [None, 16000])
+async def test_a_whole_wav_states_its_sizes_and_a_stream_cannot(
+    client: httpx.AsyncClient, sample_rate: int | None
+) -> None:
+    two_sentences = f"{SENTENCE} {SENTENCE}"  # two chunks from the engine
+    body = {"input": two_sentences, "response_format": "wav", "sample_rate": sample_rate}
+    clip = (await client.post("/v1/audio/speech", json=body)).content
+    assert struct.unpack_from("<I", clip, 4)[0] == len(clip) - 8
+    assert struct.unpack_from("<I", clip, 40)[0] == len(clip) - 44
+    with wave.open(io.BytesIO(clip)) as reader:  # the standard library trusts the sizes
+        assert reader.getnframes() == (len(clip) - 44) // 2
+        assert reader.getframerate() == (sample_rate or 22050)
+    streamed = (await client.post("/v1/audio/speech", json={**body, "stream": True})).content
+    assert struct.unpack_from("<I", streamed, 40)[0] == 0xFFFFFFFF
 
 
 async def test_sample_rate_option_resamples(client: httpx.AsyncClient) -> None:

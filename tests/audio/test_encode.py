@@ -12,7 +12,14 @@ from numpy.typing import NDArray
 
 from tests.support.audio import Decoded, decode_bytes, decode_pcm
 from tests.support.signals import dbfs, noise, peak_frequency, sweep, tone
-from tts_server.audio.encode import MEDIA_TYPES, AudioFormat, StreamEncoder, encode_audio, output_sample_rate
+from tts_server.audio.encode import (
+    MEDIA_TYPES,
+    AudioFormat,
+    StreamEncoder,
+    encode_audio,
+    output_sample_rate,
+    whole_wav,
+)
 
 RATE = 24_000
 CHUNK = RATE // 10  # 100 ms
@@ -143,6 +150,17 @@ def test_wav_header_sizes_are_exact_for_a_clip_and_unknown_for_a_stream() -> Non
     streamed = b"".join(stream_encode(signal, AudioFormat.WAV))
     assert streamed[44:] == clip[44:]
     assert struct.unpack("<I", streamed[4:8])[0] == struct.unpack("<I", streamed[40:44])[0] == 0xFFFFFFFF
+
+
+@pytest.mark.parametrize("output_rate", [RATE, 16_000])
+def test_a_streamed_wav_joined_whole_gets_the_clip_header(output_rate: int) -> None:
+    signal = tone(220, 0.5, RATE)
+    encoder = StreamEncoder(AudioFormat.WAV, RATE, output_rate)
+    parts = [encoder.encode(signal[i : i + CHUNK]) for i in range(0, len(signal), CHUNK)]
+    parts = [part for part in [*parts, encoder.finish()] if part]
+    assert whole_wav(parts) == encode_audio(signal, RATE, AudioFormat.WAV, output_rate)
+    with pytest.raises(ValueError, match="not a streamed WAV"):
+        whole_wav([b"ID3" + bytes(60)])
 
 
 def test_samples_beyond_full_scale_are_clipped_not_wrapped() -> None:

@@ -50,6 +50,7 @@ _MP3_RATES = (48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_
 _AAC_RATES = (96_000, 88_200, 64_000, *_MP3_RATES, 7_350)
 _ANY_RATE = range(8_000, 192_001)
 _STREAMING_WAV_SIZE = 0xFFFFFFFF  # "unknown length", as ffmpeg writes when it cannot seek back
+_WAV_HEADER_BYTES = 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +307,18 @@ def _make_encoder(
     if fmt in (AudioFormat.WAV, AudioFormat.PCM):
         return _PcmEncoder(input_rate, output_rate, wav_header=fmt is AudioFormat.WAV)
     return _MuxedEncoder(_CODECS[fmt], input_rate, output_rate, streaming)
+
+
+def whole_wav(parts: Sequence[bytes]) -> bytes:
+    """A streamed WAV's parts as one file whose header states its real sizes (Python's wave module and
+    many players trust them), in the one copy that joining the parts takes anyway: the first part's
+    streaming header is left out and a sized one put in front."""
+    first = memoryview(parts[0])
+    if len(first) < _WAV_HEADER_BYTES or bytes(first[:4]) != b"RIFF" or bytes(first[36:40]) != b"data":
+        raise ValueError("not a streamed WAV: the first part must start with its 44-byte header")
+    rate: int = struct.unpack_from("<I", first, 24)[0]
+    data_bytes = sum(len(part) for part in parts) - _WAV_HEADER_BYTES
+    return b"".join([_wav_header(rate, data_bytes), first[_WAV_HEADER_BYTES:], *parts[1:]])
 
 
 def encode_audio(samples: Samples, input_rate: int, fmt: AudioFormat, output_rate: int | None = None) -> bytes:
