@@ -398,6 +398,33 @@ async def test_size_not_cached_offline(
 
 
 @pytest.mark.asyncio
+async def test_a_failed_download_is_not_retried_by_every_transcription(
+    make_service: MakeService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a network that drops packets silently each try would hang; an explicit load still tries."""
+    tries: list[str] = []
+
+    def offline(url: Any, *args: Any, **kwargs: Any) -> Any:
+        tries.append(str(url))
+        raise urllib.error.URLError("Network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    service = make_service("tiny", download_root=tmp_path / "cache")
+    for _ in range(3):
+        with pytest.raises(WhisperUnavailable) as info:
+            await service.transcribe(tone(1.0))
+    assert len(tries) == 1
+    assert "Network is unreachable" in info.value.message and "POST /whisper/load" in info.value.message
+    with pytest.raises(WhisperUnavailable):
+        await service.load()
+    assert len(tries) == 2
+    monkeypatch.setattr(asr, "RETRY_FAILED_LOAD_AFTER_S", 0.0)  # the wait is over: the next one tries again
+    with pytest.raises(WhisperUnavailable):
+        await service.transcribe(tone(1.0))
+    assert len(tries) == 3
+
+
+@pytest.mark.asyncio
 async def test_failed_load_recovers_with_a_good_model(
     make_service: MakeService, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import pickle
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from whisper.model import Whisper
 
 SAMPLE_RATE = 16_000
+RETRY_FAILED_LOAD_AFTER_S = 300.0  # a transcription does not retry a failed load sooner (see _ensure_loaded)
 """The rate `WhisperService.transcribe` expects its samples in."""
 
 DeviceName = Literal["auto", "cpu", "cuda"]
@@ -149,6 +151,7 @@ class WhisperService:
         self._loaded_name: str | None = None
         self._state = AsrState.NOT_LOADED
         self._error: str | None = None
+        self._failed: tuple[str, float] | None = None  # the model whose load failed last, and when (monotonic)
         self._missing = _missing_requirements()  # once: it scans site-packages (~0.3 ms)
         self._import_error: str | None = None
         # The thread lock guards the model and is held for the whole of every load and transcription, in
@@ -244,12 +247,24 @@ class WhisperService:
 
     def _load_sync(self, name: str) -> None:
         with self._mutex:
-            self._ensure_loaded(self._whisper(), name)
+            self._ensure_loaded(self._whisper(), name, retry_failed=True)
 
-    def _ensure_loaded(self, whisper: ModuleType, name: str) -> Whisper:
-        """Return the model `name`, loading it (and dropping another) if needed. Holds `_mutex`."""
+    def _ensure_loaded(self, whisper: ModuleType, name: str, *, retry_failed: bool) -> Whisper:
+        """Return the model `name`, loading it (and dropping another) if needed. Holds `_mutex`.
+
+        Without `retry_failed` (a transcription loading on demand), a model whose load failed less than
+        RETRY_FAILED_LOAD_AFTER_S ago is not tried again: each try of a size name that is not cached goes
+        to the network, and on a network that drops packets silently every upload's auto-transcription
+        would wait for it. An explicit load (POST /whisper/load) always tries."""
         if self._model is not None and self._loaded_name == name:
             return self._model
+        if not retry_failed and self._failed is not None and self._failed[0] == name:
+            waited = time.monotonic() - self._failed[1]
+            if waited < RETRY_FAILED_LOAD_AFTER_S and self._error is not None:
+                raise WhisperUnavailable(
+                    f"{self._error} Not retried for {RETRY_FAILED_LOAD_AFTER_S - waited:.0f} s more; "
+                    "POST /whisper/load retries now."
+                )
         self._state = AsrState.LOADING
         self._error = None
         try:
@@ -258,13 +273,13 @@ class WhisperService:
             self._release_model()
             model = self._load_model(whisper, name, self._resolve_device())
         except BaseException as exc:
-            self._state = AsrState.FAILED
+            self._state, self._failed = AsrState.FAILED, (name, time.monotonic())
             if isinstance(exc, WhisperUnavailable):
                 self._error = exc.message
             else:
                 self._error = f"Loading Whisper model '{name}' failed ({_brief(exc)})."
             raise
-        self._model, self._loaded_name = model, name
+        self._model, self._loaded_name, self._failed = model, name, None
         self._state = AsrState.READY
         return model
 
@@ -337,7 +352,7 @@ class WhisperService:
     ) -> Transcription:
         with self._mutex:
             whisper = self._whisper()
-            model = self._ensure_loaded(whisper, self._model_name)
+            model = self._ensure_loaded(whisper, self._model_name, retry_failed=False)
             import torch
 
             options: dict[str, Any] = {**self._options, "fp16": self.device == "cuda"}
