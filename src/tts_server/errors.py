@@ -118,6 +118,10 @@ class Conflict(ServiceError):
     code = ErrorCode.CONFLICT
 
 
+class VoiceChangedMeanwhile(Conflict):
+    """Someone else wrote a voice between a caller's look and its write (VoiceLibrary.add(replacing=...))."""
+
+
 class JobNotFinished(Conflict):
     code = ErrorCode.JOB_NOT_FINISHED
 

@@ -11,7 +11,7 @@ import pytest
 from tests.store.conftest import OpenStore, read_wav, sha256, voice_wav
 from tests.support.signals import harmonic_tone
 from tts_server.audio.encode import AudioFormat, encode_audio
-from tts_server.store.models import TranscriptSource, VoiceSource
+from tts_server.store.models import StoredVoice, TranscriptSource, VoiceSource
 from tts_server.store.voices import VoiceLibrary
 
 
@@ -175,3 +175,43 @@ async def test_without_a_transcriber_voices_have_no_transcript(library: VoiceLib
     drop(library, "quiet.wav", voice_wav())
     (voice,) = (await library.discover(force_retranscribe=force)).discovered
     assert (voice.transcript, voice.transcript_source) == (None, TranscriptSource.NONE)
+
+
+async def test_an_upload_that_lands_during_a_scan_stays_an_upload(
+    library: VoiceLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's list of voices is older than the upload: the voice is looked up again before deciding."""
+    stale = await library.list()
+    uploaded = (await library.add("anna", voice_wav(), transcript="Hi.")).voice
+
+    async def list_before_the_upload() -> list[StoredVoice]:
+        monkeypatch.undo()  # only the scan's first look is stale
+        return stale
+
+    monkeypatch.setattr(library, "list", list_before_the_upload)
+    result = await library.discover()
+    assert result.discovered == () and result.skipped == ()
+    assert await library.get("anna") == uploaded
+
+
+async def test_an_upload_that_lands_between_look_and_write_wins(
+    library: VoiceLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovery decides to import a file as a new voice; an upload of that id lands before it writes.
+    The write is checked against what discovery saw, under the voice's lock, so the upload stays whole."""
+    drop(library, "anna.wav", voice_wav(f0=220.0))
+    real_get = library.get
+
+    async def upload_right_after_the_look(voice_id: str) -> StoredVoice | None:
+        seen = await real_get(voice_id)
+        if voice_id == "anna":
+            await library.add("anna", voice_wav(f0=110.0), overwrite=True, transcript="Uploaded.")
+        return seen
+
+    monkeypatch.setattr(library, "get", upload_right_after_the_look)
+    result = await library.discover()
+    monkeypatch.undo()
+    assert result.discovered == () and result.skipped == ()
+    anna = await library.get("anna")
+    assert anna is not None and anna.source is VoiceSource.REFERENCE and anna.transcript == "Uploaded."
+    assert sha256(library.audio_path(anna).read_bytes()) == anna.content_hash

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tts_server.errors import ServiceError
+from tts_server.errors import ServiceError, VoiceChangedMeanwhile
 from tts_server.store.ids import is_valid_voice_id
 from tts_server.store.models import (
     DiscoveryResult,
@@ -56,7 +56,11 @@ async def discover_voices(
     skipped = list(scan.skipped)
     for key, candidates in sorted(scan.groups.items()):
         try:
-            voice = await _discover_one(library, candidates, known.get(key), force_retranscribe, transcribe)
+            # Looked up again, not taken from `known`: an upload may have landed since the scan began.
+            current = await library.get(key)
+            voice = await _discover_one(library, candidates, current, force_retranscribe, transcribe)
+        except VoiceChangedMeanwhile:
+            continue  # an upload (or a delete) won the race: its files are its own, not discovered ones
         except (ServiceError, OSError) as exc:
             name = max(candidates, key=lambda c: c.mtime).path.name
             skipped.append(SkippedFile(name, exc.message if isinstance(exc, ServiceError) else str(exc)))
@@ -132,6 +136,7 @@ async def _import(
         overwrite=True,
         source=VoiceSource.DISCOVERED,
         source_filename=file.path.name,
+        replacing=current,  # unless someone else wrote the voice since we looked
     )
     return added.voice
 

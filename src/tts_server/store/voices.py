@@ -22,12 +22,20 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 
 from tts_server.audio.decode import AudioDecodeError, decode_audio, is_silent
 from tts_server.audio.encode import AudioFormat, encode_audio
 from tts_server.engines.base import ReferenceAudio
-from tts_server.errors import AudioProcessingError, Conflict, NotFound, PayloadTooLarge, VoiceNotFound
+from tts_server.errors import (
+    AudioProcessingError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    VoiceChangedMeanwhile,
+    VoiceNotFound,
+)
 from tts_server.store.database import Database
 from tts_server.store.discovery import discover_voices
 from tts_server.store.ids import KnownIds, is_valid_voice_id, validate_voice_id
@@ -69,6 +77,15 @@ MAX_STORED_RATE = 44_100  # Dia's codec rate; higher rates are resampled once, a
 MIN_SECONDS = 1.0
 _WAV_HEADER_BYTES = 44
 _LOCK_STRIPES = 64
+
+
+class Unchecked(Enum):
+    """`add(replacing=UNCHECKED)`: replace whatever is stored (with `overwrite`)."""
+
+    UNCHECKED = "unchecked"
+
+
+UNCHECKED = Unchecked.UNCHECKED
 
 
 class VoiceLibrary:
@@ -146,15 +163,18 @@ class VoiceLibrary:
         source: VoiceSource = VoiceSource.REFERENCE,
         source_filename: str | None = None,
         param: str = "voice_id",
+        replacing: StoredVoice | Unchecked | None = UNCHECKED,
     ) -> AddedVoice:
         """Decode, normalise and store a voice. Conflict (409) when the id exists and not `overwrite`;
-        AudioProcessingError (400) / PayloadTooLarge (413) for unusable audio. Nothing is written then."""
+        AudioProcessingError (400) / PayloadTooLarge (413) for unusable audio. Nothing is written then.
+        With `replacing` (the voice as the caller saw it, None for none), VoiceChangedMeanwhile unless
+        the stored voice is still exactly that, checked under the voice's write lock."""
         voice_id = validate_voice_id(voice_id, param)
         self.check_size(len(audio))
         if not overwrite and await self.get(voice_id) is not None:
             raise _conflict(voice_id, param)
         text, text_source = _clean_transcript(transcript, transcript_source)
-        new = _NewVoice(voice_id, text, text_source, source, source_filename, overwrite, param)
+        new = _NewVoice(voice_id, text, text_source, source, source_filename, overwrite, param, replacing)
         return await asyncio.to_thread(self._add, new, audio)
 
     async def set_transcript(
@@ -231,6 +251,8 @@ class VoiceLibrary:
         def decide(current: StoredVoice | None) -> StoredVoice:
             if current is not None and not new.overwrite:
                 raise _conflict(new.voice_id, new.param)
+            if new.replacing is not UNCHECKED and current != new.replacing:
+                raise VoiceChangedMeanwhile(f"Voice '{new.voice_id}' changed while it was being replaced.")
             replaced.append(current is not None)
             now = utc_now()
             stem = current.voice_id if current else new.voice_id
@@ -380,6 +402,7 @@ class _NewVoice:
     source_filename: str | None
     overwrite: bool
     param: str
+    replacing: StoredVoice | Unchecked | None
 
 
 def _clean_transcript(text: str | None, source: TranscriptSource) -> tuple[str | None, TranscriptSource]:
