@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation_bench import SENTENCE
+from latency_breakdown import per_request
 
 STAMPS = Path(tempfile.gettempdir()) / "tts-pool-breakdown"
 STEPS = [
@@ -117,20 +118,8 @@ async def measure(requests: int) -> list[dict[str, float]]:
         await asyncio.sleep(0.001)  # an idle gap, as between HTTP requests
     await runner.stop()
     workers = [event for path in STAMPS.glob("worker-*.json") for event in json.loads(path.read_text())]
-    return list(per_request(sorted([*events, *(tuple(event) for event in workers)], key=lambda event: event[1])))
-
-
-def per_request(events: list[tuple[str, float]]) -> Iterator[dict[str, float]]:
-    current: dict[str, float] | None = None
-    for name, stamp in events:
-        if name == "start":
-            if current is not None:
-                yield current
-            current = {}
-        if current is not None:
-            current.setdefault(name, stamp)
-    if current is not None:
-        yield current
+    merged = sorted([*events, *(tuple(event) for event in workers)], key=lambda event: event[1])
+    return list(per_request(merged, "start"))
 
 
 def main() -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.store.conftest import OpenStore, read_wav, sha256, voice_wav
 from tests.support.signals import harmonic_tone
 from tts_server.audio.encode import AudioFormat, encode_audio
-from tts_server.store.models import StoredVoice, TranscriptSource, VoiceSource
+from tts_server.store.models import AddedVoice, StoredVoice, TranscriptSource, VoiceSource
 from tts_server.store.voices import VoiceLibrary
 
 
@@ -180,7 +181,7 @@ async def test_without_a_transcriber_voices_have_no_transcript(library: VoiceLib
 async def test_an_upload_that_lands_during_a_scan_stays_an_upload(
     library: VoiceLibrary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The scan's list of voices is older than the upload: the voice is looked up again before deciding."""
+    """The scan's list of voices is older than the upload: the import is checked against the stored voice."""
     stale = await library.list()
     uploaded = (await library.add("anna", voice_wav(), transcript="Hi.")).voice
 
@@ -200,15 +201,14 @@ async def test_an_upload_that_lands_between_look_and_write_wins(
     """Discovery decides to import a file as a new voice; an upload of that id lands before it writes.
     The write is checked against what discovery saw, under the voice's lock, so the upload stays whole."""
     drop(library, "anna.wav", voice_wav(f0=220.0))
-    real_get = library.get
+    real_add = library.add
 
-    async def upload_right_after_the_look(voice_id: str) -> StoredVoice | None:
-        seen = await real_get(voice_id)
-        if voice_id == "anna":
-            await library.add("anna", voice_wav(f0=110.0), overwrite=True, transcript="Uploaded.")
-        return seen
+    async def upload_lands_first(voice_id: str, audio: bytes, **kwargs: Any) -> AddedVoice:
+        if kwargs.get("source") is VoiceSource.DISCOVERED:  # discovery's write, decided on what it saw
+            await real_add("anna", voice_wav(f0=110.0), overwrite=True, transcript="Uploaded.")
+        return await real_add(voice_id, audio, **kwargs)
 
-    monkeypatch.setattr(library, "get", upload_right_after_the_look)
+    monkeypatch.setattr(library, "add", upload_lands_first)
     result = await library.discover()
     monkeypatch.undo()
     assert result.discovered == () and result.skipped == ()

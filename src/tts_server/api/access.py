@@ -55,12 +55,13 @@ class AccessPolicy:
             self.limit(route.methods or (), prefix + route.path, LimitClass(value))
 
     def limit(self, methods: Iterable[str], path: str, limit_class: LimitClass) -> None:
+        literal_parts = _PATH_PARAMETER.split(path)
+        # /jobs/{job_id}: a parameter matches one path segment
+        pattern = re.compile("^" + "[^/]+".join(re.escape(part) for part in literal_parts) + "$")
         for method in methods:
-            literal_parts = _PATH_PARAMETER.split(path)
             if len(literal_parts) == 1:
                 self._exact[(method, path)] = limit_class
-            else:  # /jobs/{job_id}: a parameter matches one path segment
-                pattern = re.compile("^" + "[^/]+".join(re.escape(part) for part in literal_parts) + "$")
+            else:
                 self._templates.append((method, pattern, limit_class))
 
     def is_public(self, path: str) -> bool:

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from whisper.model import Whisper
 
 SAMPLE_RATE = 16_000
-RETRY_FAILED_LOAD_AFTER_S = 300.0  # a transcription does not retry a failed load sooner (see _ensure_loaded)
 """The rate `WhisperService.transcribe` expects its samples in."""
+RETRY_FAILED_LOAD_AFTER_S = 300.0  # a transcription does not retry a failed load sooner (see _ensure_loaded)
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 

@@ -56,11 +56,11 @@ async def discover_voices(
     skipped = list(scan.skipped)
     for key, candidates in sorted(scan.groups.items()):
         try:
-            # Looked up again, not taken from `known`: an upload may have landed since the scan began.
-            current = await library.get(key)
-            voice = await _discover_one(library, candidates, current, force_retranscribe, transcribe)
+            voice = await _discover_one(library, candidates, known.get(key), force_retranscribe, transcribe)
         except VoiceChangedMeanwhile:
-            continue  # an upload (or a delete) won the race: its files are its own, not discovered ones
+            # `known` is from when the scan began: an upload (or a delete) landed since and won; its files
+            # are its own, not discovered ones.
+            continue
         except (ServiceError, OSError) as exc:
             name = max(candidates, key=lambda c: c.mtime).path.name
             skipped.append(SkippedFile(name, exc.message if isinstance(exc, ServiceError) else str(exc)))
