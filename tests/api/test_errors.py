@@ -127,3 +127,21 @@ async def test_full_queue_answers_503_with_retry_after(app_factory: AppFactory) 
     for response in refused:
         assert_envelope(response, 503, "QUEUE_FULL")
         assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    ok = await client.get("/v1/models")
+    refused = await client.post("/v1/audio/speech", json={"input": ""})
+    generated = [ok.headers["x-request-id"], refused.headers["x-request-id"]]
+    assert all(len(value) == 16 and int(value, 16) >= 0 for value in generated)
+    assert generated[0] != generated[1]
+    assert len(ok.headers.get_list("x-request-id")) == 1
+
+
+async def test_a_clients_request_id_is_kept_when_usable(client: httpx.AsyncClient) -> None:
+    kept = await client.get("/v1/models", headers={"X-Request-ID": "trace-42"})
+    assert kept.headers.get_list("x-request-id") == ["trace-42"]
+    long = await client.get("/v1/models", headers={"X-Request-ID": "x" * 100})
+    assert long.headers["x-request-id"] == "x" * 64
+    replaced = await client.get("/v1/models", headers={"X-Request-ID": "bad\x7fid"})
+    assert replaced.headers["x-request-id"] != "bad\x7fid" and len(replaced.headers["x-request-id"]) == 16

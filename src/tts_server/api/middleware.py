@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_REQUEST_ID = b"x-request-id"
 
 
 class RequestIdMiddleware:
@@ -18,13 +20,23 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
+        request_id = _client_request_id(scope["headers"]) or secrets.token_hex(8)
         scope["request_id"] = request_id
+        header = (_REQUEST_ID, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                kept = [pair for pair in message.get("headers", ()) if pair[0].lower() != _REQUEST_ID]
+                message["headers"] = [*kept, header]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def _client_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The client's own id when it sent a usable one (printable, cut to 64 characters)."""
+    for name, value in headers:
+        if name == _REQUEST_ID:  # ASGI servers give header names in lower case
+            incoming = value.decode("latin-1")
+            return incoming[:64] if incoming.isprintable() and incoming else None
+    return None
