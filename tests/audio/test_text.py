@@ -325,3 +325,17 @@ def test_every_dia_cue_is_stripped(tag: str) -> None:
 
 def test_strip_keeps_line_breaks() -> None:
     assert strip_performance_tags("[S1] one (laughs)\n[S2] two") == "one\ntwo"
+
+
+_PIECES = ["a", "b", " ", "  ", "\t", "\n", "\r", "\u00a0", "\u2003", ".", ",", "…", "(", ")", "[", "]", "[S1]", "[s2]",
+           "(laughs)", "(clears throat)", "(Sighs)"]  # fmt: skip
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_strip_performance_tags_spaces_like_the_plain_rules(text: str) -> None:
+    """Oracle: tags become a space, inline whitespace runs one space, no space before punctuation, lines
+    trimmed (the function takes shortcuts for speed; the result must not change)."""
+    stripped = re.sub(r"[^\S\n]+", " ", re.sub(rf"\[S[12]\]|{NONVERBAL_RE.pattern}", " ", text, flags=re.IGNORECASE))
+    stripped = re.sub(r" +(?=[.,!?;:…])", "", stripped)
+    assert strip_performance_tags(text) == "\n".join(line.strip() for line in stripped.split("\n")).strip()
