@@ -29,9 +29,10 @@ def pickled_by_constructor(cls: type[_Frozen]) -> type[_Frozen]:
     dataclass is a state list built field by field and set back with object.__setattr__: 6.5 us to
     dump a SynthesisRequest and 7.6 us to load it; as a constructor call, 3.1 and 4.0 us.
     """
-    names = tuple(item.name for item in fields(cls))  # type: ignore[arg-type]
-    if not all(item.init for item in fields(cls)):  # type: ignore[arg-type]
+    declared = fields(cls)  # type: ignore[arg-type]
+    if not all(item.init for item in declared):
         raise TypeError(f"{cls.__name__}: every field must be a constructor argument")
+    names = [item.name for item in declared]
     values = attrgetter(*names)
 
     def __reduce__(self: Any) -> tuple[type[_Frozen], tuple[Any, ...]]:
