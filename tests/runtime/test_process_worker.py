@@ -77,3 +77,16 @@ def test_service_errors_cross_intact() -> None:
         assert (copy.message, copy.param, copy.headers) == (error.message, error.param, error.headers)
     unpicklable = RuntimeError(lambda: None)
     assert isinstance(pickle.loads(error_payload(unpicklable)), RuntimeError)
+
+
+def test_other_errors_cross_as_their_type_and_text() -> None:
+    # A UnicodeEncodeError rebuilt from its args alone had no text: "Synthesis failed: " said nothing.
+    try:
+        "a \ud800 b".encode()
+    except UnicodeEncodeError as error:
+        copy = pickle.loads(error_payload(error))
+    assert isinstance(copy, RuntimeError)
+    assert (
+        str(copy)
+        == "UnicodeEncodeError: 'utf-8' codec can't encode character '\\ud800' in position 2: surrogates not allowed"
+    )

@@ -30,6 +30,7 @@ import numpy as np
 
 from tts_server.audio.samples import Samples
 from tts_server.engines.base import AudioChunk, CancelToken, Engine, SynthesisRequest
+from tts_server.errors import ServiceError
 
 # kind, sample type (CHUNK), 2 pad bytes, request number, sample rate, progress (-1: unknown), payload bytes
 _HEADER = struct.Struct("<BBxxIIfI")
@@ -198,12 +199,18 @@ def _rebuild_error(cls: type[BaseException], args: tuple[object, ...], state: di
 
 
 def error_payload(exc: BaseException) -> bytes:
-    """The exception, intact where its attributes pickle (typed service errors do), else its text."""
+    """A service error intact (where its attributes pickle), any other exception as its type and text.
+
+    Only service errors carry meaning to the parent (a status code, a param); rebuilding other exceptions by
+    type and args loses what C-level ones keep outside `args` (a UnicodeEncodeError arrived with no text)."""
+    text = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    if not isinstance(exc, ServiceError):
+        return text
     buffer = io.BytesIO()
     try:
         _ErrorPickler(buffer).dump(exc)
     except Exception:
-        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        return text
     return buffer.getvalue()
 
 
