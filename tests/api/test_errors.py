@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, make_settings
+from tts_server.api.errors import envelope_response
+from tts_server.api.json_route import StrictJsonRoute
+from tts_server.app import create_app
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str, param: str | None = None) -> dict[str, object]:
@@ -145,3 +151,67 @@ async def test_a_clients_request_id_is_kept_when_usable(client: httpx.AsyncClien
     assert long.headers["x-request-id"] == "x" * 64
     replaced = await client.get("/v1/models", headers={"X-Request-ID": "bad\x7fid"})
     assert replaced.headers["x-request-id"] != "bad\x7fid" and len(replaced.headers["x-request-id"]) == 16
+
+
+# An unpaired UTF-16 surrogate: json.loads takes it, but no UTF-8 encoder does. Each was a 500 somewhere
+# (an engine worker, the database, or the error message echoing it); now the body is refused as invalid JSON.
+LONE_SURROGATE = "\\ud800"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/audio/speech", f'{{"input": "hi {LONE_SURROGATE} there"}}'),
+        ("POST", "/v1/audio/speech/extended", f'{{"input": "hi {LONE_SURROGATE}"}}'),
+        ("POST", "/v1/audio/speech", f'{{"input": "hi", "voice": "x{LONE_SURROGATE}"}}'),
+        ("POST", "/generate", f'{{"text": "[S1] hi {LONE_SURROGATE}"}}'),
+        ("POST", "/v1/voice_mappings", f'{{"voice_id": "m1", "style": "s{LONE_SURROGATE}"}}'),
+        ("PUT", "/audio_prompts/p1/transcript", f'{{"transcript": "hello {LONE_SURROGATE}"}}'),
+        ("PUT", "/config", f'{{"debug_mode": "{LONE_SURROGATE}"}}'),
+    ],
+)
+async def test_unpaired_surrogates_are_invalid_json(
+    client: httpx.AsyncClient, method: str, path: str, body: str
+) -> None:
+    response = await client.request(method, path, content=body.encode(), headers={"content-type": "application/json"})
+    message = assert_envelope(response, 400, "VALIDATION_ERROR")["detail"]
+    assert (
+        isinstance(message, str) and message.startswith("Request body is not valid JSON: ") and "surrogate" in message
+    )
+    assert (await client.get("/v1/voice_mappings")).json() == []  # nothing was stored
+
+
+async def test_surrogates_encoded_as_raw_bytes_are_invalid_json_too(client: httpx.AsyncClient) -> None:
+    body = b'{"input": "hi \xed\xa0\x80"}'  # U+D800 written as UTF-8 bytes, which json.loads also took
+    response = await client.post("/v1/audio/speech", content=body, headers={"content-type": "application/json"})
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+
+
+async def test_json_with_a_byte_order_mark_is_still_accepted(client: httpx.AsyncClient) -> None:
+    # What Windows PowerShell 5 writes to a file for `curl -d @body.json`; json.loads reads it, and so do we.
+    for path, field in (("/v1/audio/speech", "input"), ("/generate", "text")):
+        body = f'\ufeff{{"{field}": "Hello there."}}'.encode()
+        response = await client.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("audio/")
+
+
+async def test_malformed_json_says_what_is_wrong(client: httpx.AsyncClient) -> None:
+    response = await client.put(
+        "/config", content=b'{"debug_mode": true,}', headers={"content-type": "application/json"}
+    )
+    assert assert_envelope(response, 400, "VALIDATION_ERROR")["detail"] == (
+        "Request body is not valid JSON: Expecting property name enclosed in double quotes."
+    )
+
+
+def test_an_error_message_with_a_surrogate_still_renders() -> None:
+    # Defence in depth: text from elsewhere (a file name, a library's message) may hold one.
+    response = envelope_response(400, "VALIDATION_ERROR", "No voice 'a\ud800b'.", param="voice")
+    assert json.loads(response.body)["detail"] == "No voice 'a\ud800b'."
+
+
+def test_every_api_route_reads_json_strictly(data_dir: Path) -> None:
+    routes = [route for route in create_app(make_settings(data_dir)).routes if isinstance(route, APIRoute)]
+    assert len(routes) > 30
+    assert [route.path for route in routes if not isinstance(route, StrictJsonRoute)] == []

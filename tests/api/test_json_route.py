@@ -1,4 +1,5 @@
-"""JsonBodyRoute answers exactly as FastAPI's own route would, for any body: it only skips the work."""
+"""JsonBodyRoute answers exactly as the app's other routes (StrictJsonRoute) would, for any body: it only skips
+the work. StrictJsonRoute answers as FastAPI's own route does, except that it refuses unpaired surrogates."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 
-from tts_server.api.json_route import JsonBodyRoute
+from tts_server.api.json_route import JsonBodyRoute, StrictJsonRoute
 from tts_server.schemas.speech import ExtendedSpeechRequest
 
 FIELDS = [*ExtendedSpeechRequest.model_fields, "unknown"]
@@ -27,11 +29,10 @@ async def echo(body: ExtendedSpeechRequest, request: Request) -> Response:
 
 def _app() -> FastAPI:
     app = FastAPI()
-    fast, standard = APIRouter(route_class=JsonBodyRoute), APIRouter()
-    fast.add_api_route("/fast", echo, methods=["POST"])
-    standard.add_api_route("/standard", echo, methods=["POST"])
-    app.include_router(fast)
-    app.include_router(standard)
+    for path, route_class in (("/fast", JsonBodyRoute), ("/standard", StrictJsonRoute), ("/fastapi", APIRoute)):
+        router = APIRouter(route_class=route_class)
+        router.add_api_route(path, echo, methods=["POST"])
+        app.include_router(router)
     return app
 
 
@@ -60,6 +61,35 @@ def post(path: str, body: bytes, content_type: str | None) -> tuple[int, str]:
 @given(body=bodies, content_type=st.sampled_from(CONTENT_TYPES))
 def test_any_body_gets_the_answer_fastapi_gives(body: bytes, content_type: str | None) -> None:
     assert post("/fast", body, content_type) == post("/standard", body, content_type)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, content_type=st.sampled_from(CONTENT_TYPES))
+def test_strict_routes_answer_as_fastapi_does(body: bytes, content_type: str | None) -> None:
+    status, text = post("/standard", body, content_type)
+    if status == 422 and "unpaired UTF-16 surrogate" in text:  # the one difference, checked below
+        assert json.loads(body) is not None and post("/fastapi", body, content_type)[0] == 500
+    else:
+        assert (status, text) == post("/fastapi", body, content_type)
+
+
+@pytest.mark.parametrize("body", [b'{"input": "a \\ud800 b"}', b'{"input": "\\udfff"}', b'{"input": "\xed\xa0\x80"}'])
+def test_strict_routes_refuse_unpaired_surrogates(body: bytes) -> None:
+    assert post("/fastapi", body, "application/json")[0] == 500  # echoing it back cannot be encoded
+    for path in ("/standard", "/fast"):
+        status, text = post(path, body, "application/json")
+        assert status == 422 and json.loads(text)["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("depth", [300, 5000])  # past pydantic's nesting limit; past json.loads' recursion limit
+def test_deep_nesting_gets_fastapis_answer(depth: int) -> None:
+    body = b'{"input": "hi", "unknown": ' + b"[" * depth + b"]" * depth + b"}"
+    assert post("/standard", body, "application/json") == post("/fastapi", body, "application/json")
+
+
+def test_paired_surrogates_are_fine() -> None:
+    status, text = post("/fast", b'{"input": "\\ud83d\\ude00"}', "application/json")
+    assert status == 200 and json.loads(text)["values"]["input"] == "\U0001f600"
 
 
 @pytest.mark.parametrize(

@@ -68,8 +68,13 @@ async def test_progress_messages_in_order_end_in_complete(live_server: LiveServe
         await send(ws, {"type": "generate", "data": {"text": LONG_TEXT, "voice_id": "nova"}, "request_id": "r1"})
         messages, frames = await until_final(ws)
     assert frames == b""
-    assert messages[0] == {"type": "progress", "job_id": messages[0]["job_id"], "progress": 0, "stage": "queued",
-                           "request_id": "r1"}
+    assert messages[0] == {
+        "type": "progress",
+        "job_id": messages[0]["job_id"],
+        "progress": 0,
+        "stage": "queued",
+        "request_id": "r1",
+    }
     assert {m["stage"] for m in messages[:-1]} >= {"queued", "generating", "encoding"}
     assert_progress_in_order(messages[:-1])
     complete = messages[-1]
@@ -117,6 +122,7 @@ async def test_malformed_messages_get_errors_and_the_connection_stays(live_serve
         json.dumps({"type": "dance"}),
         json.dumps({"type": "generate", "data": {}}),
         json.dumps({"type": "generate", "data": {"text": "hi", "speed": 99}}),
+        '{"type": "generate", "data": {"text": "hi \\ud800"}}',  # an unpaired surrogate: no engine can speak it
         json.dumps({"type": "generate", "data": {"text": "hi", "voice_id": "nobody"}}),
         json.dumps({"type": "cancel", "job_id": "no-such-job"}),
     ]
@@ -131,8 +137,8 @@ async def test_malformed_messages_get_errors_and_the_connection_stays(live_serve
         assert await receive_json(ws) == {"type": "pong"}
         await send(ws, {"type": "generate", "data": {"text": SHORT_TEXT}})
         messages, _ = await until_final(ws)
-    assert codes[:6] == ["VALIDATION_ERROR"] * 6
-    assert codes[6:] == ["INVALID_VOICE_ID", "NOT_FOUND"]
+    assert codes[:7] == ["VALIDATION_ERROR"] * 7
+    assert codes[7:] == ["INVALID_VOICE_ID", "NOT_FOUND"]
     assert messages[-1]["type"] == "complete"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -127,6 +128,16 @@ async def test_discover_imports_hand_dropped_files(client: httpx.AsyncClient, da
     )
     assert generated.status_code == 200, generated.text
     assert_speech(generated.content)
+
+
+async def test_a_file_name_that_is_not_utf8_is_skipped_under_a_readable_name(
+    client: httpx.AsyncClient, data_dir: Path
+) -> None:
+    # Python keeps the undecodable byte as an unpaired surrogate, which no JSON encoder takes: this was a 500.
+    _drop(data_dir, os.fsdecode(b"caf\xe9.wav"), voice_wav())  # a Latin-1 name
+    response = await client.post("/audio_prompts/discover")
+    assert response.status_code == 200, response.text
+    assert [item["file_name"] for item in response.json()["skipped"]] == ["caf\ufffd.wav"]
 
 
 async def test_files_dropped_before_start_are_discovered_in_the_background(run_app: RunApp, data_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -24,11 +25,20 @@ _HTTP_CODES = {
 }
 
 
+class _EnvelopeResponse(JSONResponse):
+    """An error's JSON. A message may echo what a request or a file name held: text that is not valid Unicode
+    (an unpaired surrogate) is written as its JSON escape instead of failing the error response itself."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")  # within a JSON string, \udXXX is a valid escape
+
+
 def envelope_response(
     status_code: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = error_envelope(status_code, code, message, param=param)
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    return _EnvelopeResponse(body, status_code=status_code, headers=headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
@@ -41,8 +51,11 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return envelope_response(400, ErrorCode.VALIDATION_ERROR, "Request body is not valid JSON.")
+    invalid_json = next((error for error in errors if error.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        reason = (invalid_json.get("ctx") or {}).get("error")
+        message = f"Request body is not valid JSON: {reason}." if reason else "Request body is not valid JSON."
+        return envelope_response(400, ErrorCode.VALIDATION_ERROR, message)
     first = errors[0] if errors else {}
     param = _param_name(first.get("loc", ()))
     message = "; ".join(_describe(error) for error in errors[:5]) or "Invalid request."

@@ -12,9 +12,11 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
+from tts_server.api.json_route import StrictJsonRoute
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=StrictJsonRoute)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])

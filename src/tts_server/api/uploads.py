@@ -16,12 +16,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import UploadFile
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from tts_server.api.json_route import StrictJsonRoute
 from tts_server.errors import PayloadTooLarge
 
 FORM_FIELDS_ALLOWANCE = 1024 * 1024  # multipart framing plus the text fields (starlette caps each at 1 MiB)
@@ -36,7 +36,7 @@ class _BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=_too_large_message(None, limit))
 
 
-class LimitedUploadRoute(APIRoute):
+class LimitedUploadRoute(StrictJsonRoute):
     """A route whose request body may not exceed the app's upload limit (plus the form allowance)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -31,6 +32,7 @@ from tts_server.api.access import check_rate_limit
 from tts_server.api.deps import StateDep
 from tts_server.api.generate import generate_options
 from tts_server.api.jobs import result_url
+from tts_server.api.json_route import StrictJsonRoute
 from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError
 from tts_server.runtime.job_events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
 from tts_server.runtime.ratelimit import LimitClass
@@ -39,7 +41,7 @@ from tts_server.schemas.jobs import WsCancel, WsCancelled, WsComplete, WsError, 
 from tts_server.state import AppState
 from tts_server.store.jobs import JobStatus
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=StrictJsonRoute)
 log = logging.getLogger(__name__)
 
 
@@ -88,8 +90,9 @@ class GenerateSession:
         except ServiceError as exc:
             await self._send_model(WsError(message=exc.message, error_code=exc.code, request_id=_request_id(payload)))
         except ValidationError as exc:
-            await self._send_model(WsError(message=_describe(exc), error_code=ErrorCode.VALIDATION_ERROR,
-                                           request_id=_request_id(payload)))
+            await self._send_model(
+                WsError(message=_describe(exc), error_code=ErrorCode.VALIDATION_ERROR, request_id=_request_id(payload))
+            )
 
     async def _generate(self, payload: dict[str, Any]) -> None:
         request = WsGenerate.model_validate(payload)
@@ -130,12 +133,14 @@ class GenerateSession:
             async with self._send_lock:
                 await self._ws.send_bytes(event.data)
         elif isinstance(event, JobProgress):
-            await self._send_model(WsProgress(job_id=event.job_id, progress=event.progress, stage=event.stage,
-                                              request_id=request_id))
+            await self._send_model(
+                WsProgress(job_id=event.job_id, progress=event.progress, stage=event.stage, request_id=request_id)
+            )
         elif isinstance(event, AudioDropped):
             message = "The connection is too slow for streamed audio; the rest is only at audio_url."
-            await self._send_model(WsError(message=message, error_code="STREAM_OVERFLOW", job_id=event.job_id,
-                                           request_id=request_id))
+            await self._send_model(
+                WsError(message=message, error_code="STREAM_OVERFLOW", job_id=event.job_id, request_id=request_id)
+            )
         elif isinstance(event, JobFinished):
             await self._send_model(_final_message(event, request_id))
 
@@ -151,10 +156,10 @@ def _parse(message: Message) -> dict[str, Any]:
     text = message.get("text")
     if text is None:
         raise InvalidRequest("Binary messages are not understood; send JSON text.")
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise InvalidRequest("The message is not valid JSON.") from None
+    try:  # pydantic's parser: strict JSON, so no unpaired surrogates reach the engines (see json_route)
+        payload = from_json(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"The message is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise InvalidRequest('The message must be a JSON object with a "type".')
     return payload
@@ -163,8 +168,13 @@ def _parse(message: Message) -> dict[str, Any]:
 def _final_message(event: JobFinished, request_id: str | None) -> BaseModel:
     record = event.record
     if record.status is JobStatus.COMPLETED:
-        return WsComplete(job_id=record.job_id, audio_url=result_url(record.job_id), media_type=record.media_type,
-                          duration=record.audio_seconds, request_id=request_id)
+        return WsComplete(
+            job_id=record.job_id,
+            audio_url=result_url(record.job_id),
+            media_type=record.media_type,
+            duration=record.audio_seconds,
+            request_id=request_id,
+        )
     if record.status is JobStatus.CANCELLED:
         return WsCancelled(job_id=record.job_id, request_id=request_id)
     return WsError(

@@ -81,7 +81,8 @@ def _scan(directory: Path) -> _Scan:
         if path.name.startswith(".") or extension not in AUDIO_EXTENSIONS or not path.is_file():
             continue
         if not is_valid_voice_id(path.stem):
-            skipped.append(SkippedFile(path.name, "the name is not a valid voice id (letters, digits, '_', '-')"))
+            reason = "the name is not a valid voice id (letters, digits, '_', '-')"
+            skipped.append(SkippedFile(_printable(path.name), reason))
             continue
         stat = path.stat()
         groups.setdefault(path.stem.lower(), []).append(_Candidate(path, stat.st_mtime, stat.st_size))
@@ -174,6 +175,12 @@ def _sha256(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _printable(name: str) -> str:
+    """A file name as text any response can carry: bytes that are not UTF-8 (which Python keeps as unpaired
+    surrogates, and no JSON encoder takes) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _read_transcript(path: Path) -> str | None:
