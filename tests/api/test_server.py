@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, LiveServer
 
 HEALTH_FIELDS = {
     "status",
@@ -33,6 +33,12 @@ async def test_health_has_both_specs_fields(client: httpx.AsyncClient) -> None:
     assert body["models_loaded"] is body["model_loaded"] is True
     assert body["device"] == "cpu"
     assert body["worker_count"] == 2
+
+
+def test_health_answers_head_for_monitors(live_server: LiveServer) -> None:
+    response = httpx.head(live_server.url + "/health")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json" and response.content == b""
 
 
 async def test_health_answers_while_every_worker_is_busy(app_factory: AppFactory) -> None:

@@ -15,6 +15,7 @@ from tts_server.schemas.health import EngineHealth, HealthResponse
 router = APIRouter(tags=["server"], route_class=StrictJsonRoute)
 
 
+@router.head("/health", include_in_schema=False)  # for monitors that probe with HEAD; the same status, no body
 @router.get(
     "/health",
     response_model=HealthResponse,
