@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from fastapi.routing import APIRoute
 
 from tests.conftest import AppFactory, make_settings
 from tts_server.api.errors import envelope_response
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.app import create_app
 
 
@@ -211,7 +212,40 @@ def test_an_error_message_with_a_surrogate_still_renders() -> None:
     assert json.loads(response.body)["detail"] == "No voice 'a\ud800b'."
 
 
-def test_every_api_route_reads_json_strictly(data_dir: Path) -> None:
+def test_every_api_route_bounds_its_body_and_reads_json_strictly(data_dir: Path) -> None:
     routes = [route for route in create_app(make_settings(data_dir)).routes if isinstance(route, APIRoute)]
     assert len(routes) > 30
-    assert [route.path for route in routes if not isinstance(route, StrictJsonRoute)] == []
+    assert [route.path for route in routes if not isinstance(route, ApiRoute)] == []
+
+
+async def test_a_declared_oversized_body_is_refused_before_reading(client: httpx.AsyncClient) -> None:
+    pulled = False
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        pulled = True
+        yield b"{}"
+
+    for method, path in (("POST", "/v1/audio/speech"), ("POST", "/v1/voice_mappings"), ("PUT", "/config")):
+        headers = {"content-type": "application/json", "content-length": str(50 * 1024 * 1024)}
+        response = await client.request(method, path, content=body(), headers=headers)
+        detail = assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")["detail"]
+        assert detail == "The request body is 50 MB; the limit is 1.05 MB (it grows with TTS_MAX_INPUT_CHARS)."
+    assert not pulled
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_an_oversized_chunked_body_is_cut_off_while_it_arrives(
+    client: httpx.AsyncClient, content_type: str
+) -> None:
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:  # 25 MB of JSON whitespace, with no Content-Length
+        nonlocal sent
+        for _ in range(400):
+            sent += 1
+            yield b" " * 65_536
+
+    response = await client.post("/v1/audio/speech", content=body(), headers={"content-type": content_type})
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert sent <= 18, sent  # the 1.05 MB limit is 17 chunks: nothing much beyond it was pulled

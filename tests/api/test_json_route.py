@@ -1,9 +1,10 @@
-"""JsonBodyRoute answers exactly as the app's other routes (StrictJsonRoute) would, for any body: it only skips
-the work. StrictJsonRoute answers as FastAPI's own route does, except that it refuses unpaired surrogates."""
+"""JsonBodyRoute answers exactly as the app's other routes (ApiRoute) would, for any body: it only skips
+the work. ApiRoute answers as FastAPI's own route does, except that it refuses unpaired surrogates."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 
-from tts_server.api.json_route import JsonBodyRoute, StrictJsonRoute
+from tts_server.api.json_route import JsonBodyRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.schemas.speech import ExtendedSpeechRequest
+from tts_server.settings import Settings
 
 FIELDS = [*ExtendedSpeechRequest.model_fields, "unknown"]
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain", None]
@@ -29,7 +32,8 @@ async def echo(body: ExtendedSpeechRequest, request: Request) -> Response:
 
 def _app() -> FastAPI:
     app = FastAPI()
-    for path, route_class in (("/fast", JsonBodyRoute), ("/standard", StrictJsonRoute), ("/fastapi", APIRoute)):
+    app.state.tts = SimpleNamespace(settings=Settings(_env_file=None))  # what ApiRoute reads its body limit from
+    for path, route_class in (("/fast", JsonBodyRoute), ("/standard", ApiRoute), ("/fastapi", APIRoute)):
         router = APIRouter(route_class=route_class)
         router.add_api_route(path, echo, methods=["POST"])
         app.include_router(router)

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Body
 
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.config import ConfigUpdateResponse, ServerConfig
 
-router = APIRouter(tags=["server"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["server"], route_class=ApiRoute)
 
 
 @router.get("/config", response_model=ServerConfig, summary="Server configuration")

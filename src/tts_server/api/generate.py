@@ -12,7 +12,7 @@ from tts_server.api.access import rate_limited
 from tts_server.api.audio_response import audio_response
 from tts_server.api.deps import SpeechDep
 from tts_server.api.jobs import JobsDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.engines.base import SamplingParams
 from tts_server.runtime.ratelimit import LimitClass
 from tts_server.runtime.speech import SpeechOptions
@@ -20,7 +20,7 @@ from tts_server.schemas.common import audio_responses
 from tts_server.schemas.generate import GenerateRequest
 from tts_server.schemas.jobs import JobCreated
 
-router = APIRouter(tags=["generate"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["generate"], route_class=ApiRoute)
 
 
 def generate_options(body: GenerateRequest) -> SpeechOptions:

@@ -7,12 +7,12 @@ from starlette.responses import JSONResponse
 
 from tts_server import __version__
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.runtime.runner import EngineRunner, RunnerState
 from tts_server.runtime.system import detect_gpus, format_duration
 from tts_server.schemas.health import EngineHealth, HealthResponse
 
-router = APIRouter(tags=["server"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["server"], route_class=ApiRoute)
 
 
 @router.head("/health", include_in_schema=False)  # for monitors that probe with HEAD; the same status, no body

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.runtime.metrics import PROMETHEUS_CONTENT_TYPE
 from tts_server.runtime.system import format_duration
 from tts_server.schemas.stats import PerformanceStats, QueueStats, RequestStats, ResourceStats, StatsResponse
 
-router = APIRouter(tags=["server"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["server"], route_class=ApiRoute)
 
 
 @router.get("/stats", response_model=StatsResponse, summary="Server statistics")

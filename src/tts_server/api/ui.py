@@ -12,11 +12,11 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-router = APIRouter(include_in_schema=False, route_class=StrictJsonRoute)
+router = APIRouter(include_in_schema=False, route_class=ApiRoute)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])

@@ -12,7 +12,7 @@ from typing import cast
 from fastapi import APIRouter
 
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.runtime.voice_service import MappingChanges
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.voice_mappings import (
@@ -25,8 +25,8 @@ from tts_server.schemas.voice_mappings import (
 )
 from tts_server.store.mappings import DEFAULT_STYLE
 
-router = APIRouter(tags=["voice mappings (Dia)"], route_class=StrictJsonRoute)
-listings = APIRouter(tags=["voice mappings (Dia)"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["voice mappings (Dia)"], route_class=ApiRoute)
+listings = APIRouter(tags=["voice mappings (Dia)"], route_class=ApiRoute)
 
 
 @listings.get(

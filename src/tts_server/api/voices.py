@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.runtime.runner import RunnerState
 from tts_server.runtime.voices import ListedVoice
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.voices import ModelCard, ModelList, VoiceEntry, VoiceList
 
-router = APIRouter(tags=["voices"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
 
 async def _voice_list(state: StateDep) -> VoiceList:

@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from tts_server.api.deps import StateDep
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.whisper import PromptTranscribed, WhisperLoaded, WhisperLoadRequest, WhisperStatus
 
-router = APIRouter(tags=["whisper"], route_class=StrictJsonRoute)
-prompts_router = APIRouter(tags=["whisper"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["whisper"], route_class=ApiRoute)
+prompts_router = APIRouter(tags=["whisper"], route_class=ApiRoute)
 
 
 @router.get("/whisper/status", response_model=WhisperStatus, responses=error_responses(), summary="Whisper status")

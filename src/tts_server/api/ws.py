@@ -32,7 +32,7 @@ from tts_server.api.access import check_rate_limit
 from tts_server.api.deps import StateDep
 from tts_server.api.generate import generate_options
 from tts_server.api.jobs import result_url
-from tts_server.api.json_route import StrictJsonRoute
+from tts_server.api.routes import ApiRoute
 from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError
 from tts_server.runtime.job_events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
 from tts_server.runtime.ratelimit import LimitClass
@@ -41,7 +41,7 @@ from tts_server.schemas.jobs import WsCancel, WsCancelled, WsComplete, WsError, 
 from tts_server.state import AppState
 from tts_server.store.jobs import JobStatus
 
-router = APIRouter(tags=["jobs"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["jobs"], route_class=ApiRoute)
 log = logging.getLogger(__name__)
 
 
