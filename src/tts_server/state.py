@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from tts_server.runtime.config import RuntimeConfig, with_stored_config
 from tts_server.runtime.engines import EngineRegistry
 from tts_server.runtime.jobs import JobQueue
+from tts_server.runtime.memory import HeapTrimmer
 from tts_server.runtime.metrics import Metrics
 from tts_server.runtime.ratelimit import RateLimiter
 from tts_server.runtime.resources import ResourceMonitor
 from tts_server.runtime.speech import SpeechService
+from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.runtime.transcripts import TranscriptService
 from tts_server.runtime.voice_service import Transcriber, VoiceService
 from tts_server.runtime.voices import VoiceResolver
@@ -40,6 +42,11 @@ class AppState:
     transcriber: Transcriber | None = None
     started_at: float = field(default_factory=time.monotonic)
     started_wall_clock: float = field(default_factory=time.time)
+    heap_trimmer: HeapTrimmer = field(init=False)
+    _tasks: TaskSupervisor = field(default_factory=lambda: TaskSupervisor("state"), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.heap_trimmer = HeapTrimmer(self.is_idle)
 
     async def start(self) -> None:
         await self.engines.start()
@@ -48,8 +55,10 @@ class AppState:
             discover=self.settings.auto_discover_prompts, transcriber=lambda: self.transcriber
         )
         await self.jobs.start()
+        self._tasks.keep_running("heap-trimmer", self.heap_trimmer.run_periodically)
 
     async def stop(self) -> None:
+        await self._tasks.stop()
         try:
             await self.jobs.stop()  # first: interrupted jobs are put back while the database is open
             await self.engines.stop()
@@ -61,6 +70,10 @@ class AppState:
     def active_work(self) -> int:
         """Syntheses running or waiting right now, across engines."""
         return sum(runner.load().active + runner.load().waiting for runner in self.engines)
+
+    def is_idle(self) -> bool:
+        """No synthesis running or waiting, and no job queued or being processed."""
+        return self.active_work() == 0 and self.jobs.depth == 0 and self.jobs.active == 0
 
     @property
     def uptime_seconds(self) -> float:

@@ -213,3 +213,17 @@ async def test_jobs_leave_an_engine_worker_to_synchronous_requests(run_app: AppR
             gate.release()
             await wait_for_status(client, first, "completed")
             await wait_for_status(client, second, "completed")
+
+
+async def test_the_heap_is_trimmed_only_while_no_job_runs(run_app: AppRunner) -> None:
+    async with run_app() as running:
+        state = running.app.state.tts
+        assert state.is_idle()
+        assert await state.heap_trimmer.trim_if_idle() is state.heap_trimmer.available  # False off glibc
+        with EngineGate(running.runner) as gate:
+            created = await running.client.post("/generate", params={"async_mode": "true"}, json={"text": LONG_TEXT})
+            assert created.status_code == 200, created.text
+            await gate.wait_held()
+            assert not state.is_idle()
+            assert not await state.heap_trimmer.trim_if_idle()
+            assert state.heap_trimmer.trims == int(state.heap_trimmer.available)
