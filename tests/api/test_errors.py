@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -121,7 +122,10 @@ async def test_cors_preflight_from_a_browser_origin(client: httpx.AsyncClient) -
     assert response.headers["access-control-allow-origin"] in ("*", "http://localhost:8000")
 
 
-async def test_full_queue_answers_503_with_retry_after(app_factory: AppFactory) -> None:
+async def test_full_queue_answers_503_with_retry_after(
+    app_factory: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tts_server.api.errors")
     long_text = "This sentence keeps the only worker busy for a while. " * 70
     async with app_factory(workers=1, max_queue=1) as client:
         responses = await asyncio.gather(
@@ -134,6 +138,8 @@ async def test_full_queue_answers_503_with_retry_after(app_factory: AppFactory) 
     for response in refused:
         assert_envelope(response, 503, "QUEUE_FULL")
         assert int(response.headers["retry-after"]) >= 1
+    # "not now" is logged as a warning, once per refusal: ERROR is kept for faults
+    assert [record.levelname for record in caplog.records] == ["WARNING"] * len(refused)
 
 
 async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from tts_server.errors import ErrorCode, ServiceError, error_envelope
+from tts_server.errors import ErrorCode, ServiceError, ServiceUnavailable, error_envelope
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,10 @@ def envelope_response(
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     if exc.status_code >= 500:
-        log.error("request %s failed: %s", _request_id(request), exc.message)
+        # A full queue or an engine not ready is the server saying "not now", not a fault: under load it
+        # answers hundreds of these, and each at ERROR would bury the real errors.
+        level = logging.WARNING if isinstance(exc, ServiceUnavailable) else logging.ERROR
+        log.log(level, "request %s failed: %s", _request_id(request), exc.message)
     return envelope_response(exc.status_code, exc.code, exc.message, param=exc.param, headers=exc.headers)
 
 
