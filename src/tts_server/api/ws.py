@@ -156,7 +156,7 @@ def _parse(message: Message) -> dict[str, Any]:
     text = message.get("text")
     if text is None:
         raise InvalidRequest("Binary messages are not understood; send JSON text.")
-    try:  # pydantic's parser: strict JSON, so no unpaired surrogates reach the engines (see json_route)
+    try:  # pydantic's parser: strict JSON, so no unpaired surrogates reach the engines (see api/routes.py)
         payload = from_json(text)
     except ValueError as exc:
         raise InvalidRequest(f"The message is not valid JSON: {exc}.") from None
