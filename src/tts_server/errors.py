@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     QUEUE_FULL = "QUEUE_FULL"
     JOB_NOT_FINISHED = "JOB_NOT_FINISHED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -116,6 +117,16 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     code = ErrorCode.CONFLICT
+
+
+class UpgradeRequired(ServiceError):
+    """A plain HTTP request to a WebSocket endpoint."""
+
+    status_code = 426
+    code = ErrorCode.UPGRADE_REQUIRED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
 
 
 class VoiceChangedMeanwhile(Conflict):

@@ -211,3 +211,10 @@ async def test_generate_messages_are_rate_limited(tmp_path: Path) -> None:
             await send(ws, {"type": "generate", "data": {"text": "Hi."}})
             refusal = await receive_json(ws)
     assert refusal["type"] == "error" and refusal["error_code"] == "RATE_LIMITED"
+
+
+async def test_plain_http_to_the_socket_says_how_to_connect(http: httpx.AsyncClient) -> None:
+    response = await http.get("/ws/generate")
+    assert response.status_code == 426 and response.headers["upgrade"] == "websocket"
+    body = response.json()
+    assert body["error_code"] == "UPGRADE_REQUIRED" and "ws://" in body["detail"]

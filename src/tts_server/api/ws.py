@@ -33,7 +33,7 @@ from tts_server.api.deps import StateDep
 from tts_server.api.generate import generate_options
 from tts_server.api.jobs import result_url
 from tts_server.api.routes import ApiRoute
-from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError
+from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError, UpgradeRequired
 from tts_server.runtime.job_events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
 from tts_server.runtime.ratelimit import LimitClass
 from tts_server.runtime.tasks import TaskSupervisor
@@ -50,6 +50,12 @@ async def ws_generate(websocket: WebSocket, state: StateDep) -> None:
     """Real-time generation with progress (see the module docstring for the protocol)."""
     await websocket.accept()
     await GenerateSession(websocket, state).run()
+
+
+@router.get("/ws/generate", include_in_schema=False)
+async def ws_generate_over_http() -> None:
+    """A browser or curl pointed at the socket's URL: say how to connect rather than 404."""
+    raise UpgradeRequired("/ws/generate is a WebSocket endpoint: connect with ws:// (wss:// behind TLS) and send JSON.")
 
 
 class GenerateSession:
