@@ -30,6 +30,7 @@ from starlette.types import Message, Receive
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _BASE_BODY_BYTES = 1024 * 1024  # every field but the text, with room to spare
+_BODILESS_METHODS = frozenset({"GET", "HEAD"})
 _BYTES_PER_TEXT_CHAR = 12  # the most JSON can spend on one character: a surrogate pair of \u escapes
 
 
@@ -67,8 +68,10 @@ class ApiRoute(APIRoute):
         return f"{what}; the limit is {megabytes(limit)} MB (it grows with TTS_MAX_INPUT_CHARS)."
 
     def _bounded(self, request: Request) -> Request:
-        limit = self.body_limit(request)
         declared = _content_length(request)
+        if declared is None and request.method in _BODILESS_METHODS:
+            return request  # no GET route reads a body: nothing to count (/health stays as cheap as it was)
+        limit = self.body_limit(request)
         if declared is not None:
             if declared > limit:
                 raise BodyTooLarge(self.too_large_message(declared, limit))
