@@ -34,7 +34,7 @@ async def stats(state: StateDep) -> StatsResponse:
         performance=PerformanceStats(
             avg_generation_time=round(totals.generation_seconds / totals.timed, 3) if totals.timed else 0.0,
             avg_tokens_per_second=round(totals.tokens_per_second or 0.0, 1),
-            real_time_factor=round(rtf, 4) if rtf is not None else None,
+            real_time_factor=float(f"{rtf:.4g}") if rtf is not None else None,  # the built-in engine's is ~0.002
             total_audio_generated=format_duration(audio),
             total_audio_seconds=round(audio, 3),
         ),
