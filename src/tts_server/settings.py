@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         le=64,
         description="Built-in engine worker processes (default: one per core).",
     )
+    server_thread_max_chars: int = Field(
+        500,
+        ge=0,
+        description="Inputs up to this many characters are spoken on a thread of the server process while it is "
+        "free, which saves the hand-over to a worker (~0.3 ms); 0 keeps every synthesis in the workers.",
+    )
     max_queue: int = Field(
         64,
         ge=1,

@@ -7,6 +7,8 @@ queueing or cancellation happen, so `create_slow_engine` adds a pause per senten
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 
@@ -39,6 +41,27 @@ def _then_repeat_the_last(chunks: Iterator[AudioChunk]) -> Iterator[AudioChunk]:
         yield from itertools.repeat(last)
 
 
+class WhoSpeaksEngine(SlowEspeakEngine):
+    """The slow engine, with each chunk's sample rate replaced by the id of the process that spoke it, so
+    a test can tell the server thread (its own pid) from a worker. "fail" in the instructions raises a
+    plain (non-service) error."""
+
+    def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
+        if "fail" in (request.instructions or ""):
+            raise ValueError("the test asked for a failure")
+        for chunk in super().synthesize(request, cancel):
+            yield AudioChunk(chunk.samples, os.getpid(), chunk.progress)
+
+
+class WorkerOnlyEngine(WhoSpeaksEngine):
+    """Loads in worker processes only: in the main process (the server thread's home) it fails."""
+
+    def load(self) -> None:
+        if multiprocessing.parent_process() is None:
+            raise EngineLoadError("this engine loads only in worker processes")
+        super().load()
+
+
 class UnloadableEngine(EspeakEngine):
     def load(self) -> None:
         raise EngineLoadError("no weights here: download them first")
@@ -50,3 +73,11 @@ def create_slow_engine() -> SlowEspeakEngine:
 
 def create_unloadable_engine() -> UnloadableEngine:
     return UnloadableEngine()
+
+
+def create_who_speaks_engine() -> WhoSpeaksEngine:
+    return WhoSpeaksEngine()
+
+
+def create_worker_only_engine() -> WorkerOnlyEngine:
+    return WorkerOnlyEngine()

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, auto
+from functools import partial
 from itertools import count
 from multiprocessing.process import BaseProcess
 
@@ -26,6 +27,7 @@ from tts_server.engines.base import AudioChunk, EngineInfo, SynthesisRequest, Vo
 from tts_server.errors import GenerationFailed, ModelNotLoaded, QueueFull, ServiceError
 from tts_server.runtime.process_worker import Channel, Frame, Kind, resolve_factory, worker_main
 from tts_server.runtime.runner import RunnerLoad, RunnerState
+from tts_server.runtime.server_thread import LaneItem, ServerThreadLane
 from tts_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class _Job:
     items: asyncio.Queue[_Item] = field(default_factory=asyncio.Queue)
     state: _JobState = _JobState.WAITING
     abandoned: bool = False  # the consumer went away; drop whatever still arrives
+    on_lane: bool = False  # running on the server thread, not in a worker
 
 
 @dataclass(eq=False)
@@ -61,9 +64,13 @@ class _Worker:
 
 
 class ProcessPoolRunner:
-    """Runs `factory` (e.g. "tts_server.engines.espeak:create_engine") in `workers` processes."""
+    """Runs `factory` (e.g. "tts_server.engines.espeak:create_engine") in `workers` processes, and inputs
+    up to `server_thread_chars` characters on a thread of this process while it is free (0: never; see
+    tts_server.runtime.server_thread)."""
 
-    def __init__(self, factory: str, *, workers: int, max_queue: int, retry_after: int = 2) -> None:
+    def __init__(
+        self, factory: str, *, workers: int, max_queue: int, retry_after: int = 2, server_thread_chars: int = 0
+    ) -> None:
         # An unloaded engine answers info and voice questions here, with no round-trip to a worker.
         self._catalogue = resolve_factory(factory)()
         self.info: EngineInfo = self._catalogue.info
@@ -78,10 +85,16 @@ class ProcessPoolRunner:
         self._waiting: deque[_Job] = deque()
         self._numbers = count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lane = ServerThreadLane(factory, server_thread_chars) if server_thread_chars > 0 else None
 
     @classmethod
     def for_espeak(cls, settings: Settings) -> ProcessPoolRunner:
-        return cls(ESPEAK_FACTORY, workers=settings.workers, max_queue=settings.max_queue)
+        return cls(
+            ESPEAK_FACTORY,
+            workers=settings.workers,
+            max_queue=settings.max_queue,
+            server_thread_chars=settings.server_thread_max_chars,
+        )
 
     # --- state and catalogue --------------------------------------------------------------------
 
@@ -95,6 +108,7 @@ class ProcessPoolRunner:
 
     def load(self) -> RunnerLoad:
         active = sum(1 for worker in self._workers if worker is not None and worker.job is not None)
+        active += int(self._lane is not None and self._lane.busy)
         return RunnerLoad(self._size, active, len(self._waiting), self._size + self._max_queue)
 
     def voices(self) -> Sequence[VoiceInfo]:
@@ -111,6 +125,8 @@ class ProcessPoolRunner:
         self._state, self._detail = RunnerState.LOADING, "starting engine workers"
         for slot in range(self._size):
             self._spawn(slot)
+        if self._lane is not None:
+            self._lane.start(on_free=self._dispatch)
 
     async def stop(self) -> None:
         """Fail queued and running requests, and stop every worker (killing any that lingers)."""
@@ -125,6 +141,8 @@ class ProcessPoolRunner:
                 worker.job.items.put_nowait(stopped)
             self._send(worker, Kind.STOP)
         self._idle.clear()
+        if self._lane is not None:
+            await self._lane.stop(stopped)
         await asyncio.to_thread(self._join, workers)
         for worker in workers:
             worker.channel.close()
@@ -268,12 +286,29 @@ class ProcessPoolRunner:
             self._abandon(job)
 
     def _dispatch(self) -> None:
-        """Give waiting requests (oldest first) to idle workers, the most recently busy one first: its
-        caches are still warm, which makes a short request measurably faster than on a worker that idled."""
-        while self._waiting and self._idle:
-            job, worker = self._waiting.popleft(), self._idle.pop()
-            job.state, worker.job = _JobState.RUNNING, job
-            self._send(worker, Kind.SYNTH, job.number, pickle.dumps(job.request))
+        """Give waiting requests (oldest first) to the server thread when it takes them, else to idle
+        workers, the most recently busy one first: its caches are still warm, which makes a short request
+        measurably faster than on a worker that idled."""
+        while self._waiting:
+            job = self._waiting[0]
+            if self._lane is not None and self._lane.accepts(job.request):
+                self._waiting.popleft()
+                job.state, job.on_lane = _JobState.RUNNING, True
+                self._lane.run(job.request, partial(self._on_lane_item, job))
+            elif self._idle:
+                self._waiting.popleft()
+                worker = self._idle.pop()
+                job.state, worker.job = _JobState.RUNNING, job
+                self._send(worker, Kind.SYNTH, job.number, pickle.dumps(job.request))
+            else:
+                return
+
+    @staticmethod
+    def _on_lane_item(job: _Job, item: LaneItem) -> None:
+        if not isinstance(item, AudioChunk):
+            job.state = _JobState.FINISHED
+        if not job.abandoned:
+            job.items.put_nowait(item)
 
     def _release(self, worker: _Worker) -> None:
         if worker.job is not None:
@@ -289,6 +324,9 @@ class ProcessPoolRunner:
         if job.state is _JobState.WAITING:
             if job in self._waiting:
                 self._waiting.remove(job)
+        elif job.state is _JobState.RUNNING and job.on_lane:
+            assert self._lane is not None
+            self._lane.cancel()
         elif job.state is _JobState.RUNNING:
             # The worker stops after its current sentence and answers DONE, which frees it.
             worker = next((w for w in self._workers if w is not None and w.job is job), None)

@@ -26,7 +26,7 @@ class RunnerLoad:
     """A snapshot for /health, /stats and /metrics."""
 
     workers: int
-    active: int  # requests being synthesised now
+    active: int  # requests being synthesised now (one more than `workers` with a server thread)
     waiting: int  # admitted, waiting for a worker
     capacity: int  # active + waiting allowed before QueueFull
 
