@@ -130,12 +130,18 @@ async def test_a_cancelled_consumer_task_frees_the_thread(runner: ProcessPoolRun
     assert await speakers(runner) == {HERE}
 
 
-async def test_engine_errors_from_the_thread_reach_the_caller(runner: ProcessPoolRunner) -> None:
+async def test_engine_errors_from_the_thread_reach_the_caller(
+    runner: ProcessPoolRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="tts_server.runtime.server_thread")
     with pytest.raises(InvalidRequest) as invalid:
         await collect(runner.synthesize(request(language="xx")))
     assert invalid.value.param == "language"
+    assert not caplog.records  # a bad request is the caller's to hear about, not the log's
     with pytest.raises(GenerationFailed, match="Synthesis failed: ValueError: the test asked for a failure"):
         await collect(runner.synthesize(replace(request(), instructions="0 fail")))
+    [record] = caplog.records  # a bug: its traceback is kept
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert await speakers(runner) == {HERE}  # the thread carries on
 
 

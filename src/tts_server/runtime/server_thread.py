@@ -117,6 +117,8 @@ class ServerThreadLane:
                         break
                     self._call_on_loop(self._hand_over, task, chunk)
             except Exception as exc:
+                if not isinstance(exc, ServiceError):  # a bug, not a bad request: keep its traceback
+                    log.exception("synthesis failed on the server thread")
                 outcome = as_synthesis_error(exc)
         self._call_on_loop(self._finish, task, outcome)
 
