@@ -79,14 +79,15 @@ async function deleteReference(id) {
 
 async function upload(event) {
   event.preventDefault();
-  const data = new FormData(event.currentTarget);
+  const form = event.currentTarget;
+  const data = new FormData(form);
   if (!String(data.get("transcript") || "").trim()) data.delete("transcript");
   hideMessage($("upload-result"));
   $("upload").disabled = true;
   await change($("upload-error"), async () => {
     const answer = await request("upload", { body: data }).then((response) => response.json());
     showUploaded(answer);
-    $("prompt-file").value = "";
+    form.reset();
     return answer.prompt_id;
   });
   $("upload").disabled = false;
@@ -140,14 +141,15 @@ function mappingItem(mapping) {
 
 async function saveMapping(event) {
   event.preventDefault();
-  const form = new FormData(event.currentTarget);
-  const body = { voice_id: String(form.get("voice_id")).trim(), primary_speaker: form.get("primary_speaker") };
-  const style = String(form.get("style") || "").trim();
+  const form = event.currentTarget;
+  const fields = new FormData(form);
+  const body = { voice_id: String(fields.get("voice_id")).trim(), primary_speaker: fields.get("primary_speaker") };
+  const style = String(fields.get("style") || "").trim();
   if (style) body.style = style;
-  if (form.get("audio_prompt")) body.audio_prompt = form.get("audio_prompt");
-  if (form.get("voice_seed") !== "") body.voice_seed = Number(form.get("voice_seed"));
+  if (fields.get("audio_prompt")) body.audio_prompt = fields.get("audio_prompt");
+  if (fields.get("voice_seed") !== "") body.voice_seed = Number(fields.get("voice_seed"));
   const saved = await change($("mapping-error"), () => request("saveMapping", { json: body }));
-  if (saved !== undefined) event.target.reset();
+  if (saved !== undefined) form.reset();
 }
 
 // ---- shared --------------------------------------------------------------------------------------
