@@ -25,19 +25,26 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",  # the page starts playback once audio arrives
-]
+]  # no --autoplay-policy flag: every playback follows a click, as for a user, so the default policy allows it
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 TIMEOUT_MS = 60_000  # generous: the machine running the suite may be busy
+
+
+def require_chromium() -> None:
+    """Skips the calling test module, saying what is missing, unless Playwright and chromium are both here."""
+    pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found: install Debian's chromium (scripts/test.sh does, as root with apt)"
+        pytest.skip(reason, allow_module_level=True)
 
 
 @contextlib.contextmanager
 def launched_chromium() -> Iterator[Browser]:
     """Chromium under Playwright, or a skip saying what is missing."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (scripts/test.sh does, as root with apt)")
-    with sync_api.sync_playwright() as playwright:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield browser

@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-
-from playwright.sync_api import expect
-
 from tests.conftest import LiveServer, make_settings, uvicorn_server
 from tests.store.conftest import voice_wav
-from tests.ui.browser import TIMEOUT_MS, Playground
+from tests.ui.browser import TIMEOUT_MS, Playground, require_chromium
 from tests.ui.conftest import OpenPlayground
+
+require_chromium()  # skips the module, saying why, where there is no chromium or no Playwright
+
+from playwright.sync_api import expect  # noqa: E402
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text read as a job." for n in range(1, 61))
 
@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def playground(server: LiveServer, open_playground: OpenPlayground) -> Playground:
+def playground(open_playground: OpenPlayground, server: LiveServer) -> Playground:
     return open_playground(server.url)
 
 

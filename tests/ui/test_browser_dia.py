@@ -10,18 +10,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+from tests.conftest import LiveServer, uvicorn_server
+from tests.ui.browser import Playground, require_chromium
+from tests.ui.conftest import OpenPlayground
+
+require_chromium()  # skips the module, saying why, where there is no chromium or no Playwright
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import torch
-from playwright.sync_api import expect
+import torch  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
-from tests.conftest import LiveServer, uvicorn_server
-from tests.dia_http.conftest import dia_settings
-from tests.engines.dia.tiny_models import save_tiny_dia
-from tests.ui.browser import Playground
-from tests.ui.conftest import OpenPlayground
+from tests.dia_http.conftest import dia_settings  # noqa: E402  (imports torch)
+from tests.engines.dia.tiny_models import save_tiny_dia  # noqa: E402
 
 DIA_SAMPLING = ["temperature", "top_p", "top_k", "cfg_scale", "max_new_tokens", "seed"]  # in the page's order
 
@@ -42,7 +43,7 @@ def dia_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
 
 
 @pytest.fixture
-def playground(dia_server: LiveServer, open_playground: OpenPlayground) -> Playground:
+def playground(open_playground: OpenPlayground, dia_server: LiveServer) -> Playground:
     return open_playground(dia_server.url)
 
 
