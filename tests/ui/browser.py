@@ -100,6 +100,17 @@ class Playground:
         """The newest row of the request log for `request` ("POST /generate")."""
         return self.page.locator("#request-log tr", has_text=re.compile(f"^{re.escape(request)}")).first
 
+    def unlabelled_controls(self) -> list[str]:
+        """Form controls and buttons a screen reader could not name (no label, aria-label or text)."""
+        unnamed: list[str] = self.page.evaluate(
+            """() => [...document.querySelectorAll("input, select, textarea, button, progress, audio, a[href]")]
+                .filter((node) => !(node.labels?.length || node.getAttribute("aria-label")
+                                     || node.getAttribute("aria-labelledby")
+                                     || (["BUTTON", "A"].includes(node.tagName) && node.textContent.trim())))
+                .map((node) => node.outerHTML.slice(0, 120))"""
+        )
+        return unnamed
+
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{_file_name(name)}.png"), full_page=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ui.browser import Playground, launched_chromium
+from tests.ui.browser import TIMEOUT_MS, Playground, launched_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -19,6 +19,9 @@ OpenPlayground = Callable[[str], Playground]
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with launched_chromium() as browser:
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=TIMEOUT_MS)  # every expect waits as long as a busy machine may need
         yield browser
 
 

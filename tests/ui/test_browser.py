@@ -43,6 +43,7 @@ def test_page_loads_with_no_console_error(playground: Playground, server: LiveSe
     expect(playground.log_row("GET /v1/models").locator("td").nth(1)).to_have_text("200")
     assert page.locator("#key-panel").is_hidden()  # no key is needed here
     assert page.locator("#speak-error").is_hidden()
+    assert playground.unlabelled_controls() == []
     assert playground.errors == []
 
 
@@ -97,6 +98,7 @@ def test_a_job_reaches_100_percent_and_its_result_plays(playground: Playground) 
     assert seen[-1] == 100 and any(0 < value < 100 for value in seen), seen
     expect(playground.log_row("WS /ws/generate").locator("td").nth(1)).to_have_text("completed")
     expect(playground.log_row("GET /jobs/").locator("td").nth(1)).to_have_text("200")
+    assert playground.unlabelled_controls() == []
     assert playground.errors == []
 
 
@@ -124,6 +126,7 @@ def test_an_upload_appears_in_the_library_and_speaks(playground: Playground, tmp
 
     item.get_by_role("button", name="Play anna", exact=True).click()
     assert abs(playground.wait_for_playback("#library-player") - 3.0) < 0.1
+    assert playground.unlabelled_controls() == []  # the list's own controls too
     assert playground.errors == []
 
 
@@ -170,6 +173,7 @@ def test_a_voice_mapping_is_created_used_and_deleted(
     playground.button("Save mapping").click()
     item = page.locator("#mapping-list li[data-voice=narrator]")
     expect(item).to_contain_text("calm · speaker S2 · reference carol")
+    assert playground.unlabelled_controls() == []
     mapped = page.locator("#voice optgroup[label='Voice mappings'] option", has_text="narrator")
     expect(mapped).to_have_count(1)
     page.locator("#voice").select_option("mapping/narrator")

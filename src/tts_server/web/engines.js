@@ -69,6 +69,8 @@ function readySignature(engines) {
 /** Loads engines (/health, /v1/models) and the voices of each ready engine, then fills the pickers. */
 export async function loadCatalog() {
   const health = await refreshHealth();
+  // noted before the requests that need a key, so a refused load is not retried at every health poll
+  if (health) catalog.readySignature = readySignature(health.engines);
   const models = await request("models").then((response) => response.json());
   const engines = enginesFrom(models.data, health);
   const ready = [...engines.values()].filter((engine) => engine.ready);
@@ -78,7 +80,6 @@ export async function loadCatalog() {
   const wanted = { engine: selectedModel(), voice: $("voice").value };
   catalog.defaultEngine = health?.provider || ready[0]?.id || null;
   catalog.engines = engines;
-  catalog.readySignature = ready.map((engine) => engine.id).join(",");
   fillEngines(wanted.engine);
   fillVoices(ready, listings, wanted.voice);
   engineChanged();
