@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Form, UploadFile
+from starlette.responses import Response
 
 from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
@@ -102,6 +103,18 @@ async def list_audio_prompt_metadata(state: StateDep) -> AudioPromptMetadataList
 )
 async def get_audio_prompt_metadata(state: StateDep, prompt_id: str) -> AudioPromptMetadata:
     return AudioPromptMetadata.of(await state.voice_service.get_voice(prompt_id))
+
+
+@router.get(
+    "/audio_prompts/{prompt_id}/audio",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}, "description": "The stored WAV."}, **error_responses(400, 404)},
+    summary="Listen to an audio prompt",
+)
+async def get_audio_prompt_audio(state: StateDep, prompt_id: str) -> Response:
+    """The prompt's audio as stored (mono WAV, normalised on upload): what the engines clone from."""
+    audio = await state.voice_service.voice_audio(prompt_id)
+    return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.delete(

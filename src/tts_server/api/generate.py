@@ -30,6 +30,7 @@ def generate_options(body: GenerateRequest) -> SpeechOptions:
         top_p=body.top_p,
         top_k=body.top_k,
         cfg_scale=body.cfg_scale,
+        repetition_penalty=body.repetition_penalty,
         max_new_tokens=body.max_tokens,
         seed=body.seed,
         use_torch_compile=body.use_torch_compile,
@@ -37,6 +38,7 @@ def generate_options(body: GenerateRequest) -> SpeechOptions:
     return SpeechOptions(
         text=body.text,
         voice=body.voice_id,
+        model=body.model,
         response_format=body.response_format,
         speed=body.speed,
         sample_rate=body.sample_rate,

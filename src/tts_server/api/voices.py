@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runner import EngineRunner, RunnerState
 from tts_server.runtime.voices import ListedVoice
 from tts_server.schemas.common import error_responses
-from tts_server.schemas.voices import ModelCard, ModelList, VoiceEntry, VoiceList
+from tts_server.schemas.voices import ModelCapabilities, ModelCard, ModelList, VoiceEntry, VoiceList
 
 router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
 
-async def _voice_list(state: StateDep) -> VoiceList:
-    return VoiceList(voices=[_entry(voice) for voice in await state.voices.list_voices(state.engines.default)])
+async def _voice_list(state: StateDep, runner: EngineRunner | None = None) -> VoiceList:
+    voices = await state.voices.list_voices(runner or state.engines.default)
+    return VoiceList(voices=[_entry(voice) for voice in voices])
 
 
-@router.get("/v1/voices", response_model=VoiceList, responses=error_responses(), summary="List voices (S1-mini)")
-async def list_voices_v1(state: StateDep) -> VoiceList:
-    """Built-in voices of the default engine, then reference voices and voice mappings."""
-    return await _voice_list(state)
+@router.get(
+    "/v1/voices", response_model=VoiceList, responses=error_responses(400, 503), summary="List voices (S1-mini)"
+)
+async def list_voices_v1(
+    state: StateDep,
+    engine: Annotated[
+        str | None,
+        Query(description="An engine id (see /v1/models): list its built-in voices instead of the default engine's."),
+    ] = None,
+) -> VoiceList:
+    """Built-in voices of the default engine (or of `engine`), then reference voices and voice mappings."""
+    return await _voice_list(state, state.engines.get(engine, param="engine") if engine else None)
 
 
 @router.get("/voices", response_model=VoiceList, responses=error_responses(), summary="List voices (Dia)")
@@ -40,13 +51,26 @@ async def list_audio_voices(state: StateDep) -> VoiceList:
 async def list_models(state: StateDep) -> ModelList:
     """Engine ids and the OpenAI model names that map to the default engine."""
     created = int(state.started_wall_clock)
-    cards = [
-        ModelCard(id=runner.info.id, created=created, ready=runner.state is RunnerState.READY)
-        for runner in state.engines
-    ]
-    default_ready = state.engines.default.state is RunnerState.READY
-    aliases = [ModelCard(id=alias, created=created, ready=default_ready) for alias in state.engines.aliases()]
+    cards = [_model_card(runner.info.id, runner, created) for runner in state.engines]
+    aliases = [_model_card(alias, state.engines.default, created) for alias in state.engines.aliases()]
     return ModelList(data=cards + aliases)
+
+
+def _model_card(model_id: str, runner: EngineRunner, created: int) -> ModelCard:
+    capabilities = runner.info.capabilities
+    return ModelCard(
+        id=model_id,
+        created=created,
+        ready=runner.state is RunnerState.READY,
+        engine=runner.info.id,
+        name=runner.info.name,
+        capabilities=ModelCapabilities(
+            streaming=capabilities.streaming,
+            cloning=capabilities.cloning.value,
+            speaker_tags=capabilities.speaker_tags,
+            sampling_params=sorted(capabilities.sampling_params),
+        ),
+    )
 
 
 def _entry(voice: ListedVoice) -> VoiceEntry:

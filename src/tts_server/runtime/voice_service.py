@@ -167,6 +167,15 @@ class VoiceService:
             raise NotFound(f"No reference voice or audio prompt named '{voice_id}'.", param="voice_id")
         return voice
 
+    async def voice_audio(self, voice_id: str) -> bytes:
+        """The stored WAV of a voice, to listen to; NotFound (404) when there is none, or it was deleted
+        while being read."""
+        voice = await self.get_voice(voice_id)
+        try:
+            return await asyncio.to_thread(self.library.audio_path(voice).read_bytes)
+        except FileNotFoundError:
+            raise NotFound(f"No reference voice or audio prompt named '{voice_id}'.", param="voice_id") from None
+
     async def set_transcript(self, voice_id: str, transcript: str) -> StoredVoice:
         """A manual transcript (kept until replaced by hand or by a forced re-transcription)."""
         return await self.library.set_transcript(voice_id, transcript, TranscriptSource.MANUAL)

@@ -18,6 +18,11 @@ class GenerateRequest(BaseModel):
 
     text: str = Field(description="Text to speak (max 4096 characters by default).", examples=["Hello, world!"])
     voice_id: str = Field("aria", description="Built-in voice, reference voice / audio prompt, or voice mapping.")
+    model: str | None = Field(
+        None,
+        description="Engine id or alias, as in /v1/audio/speech (tts-server's addition; the Dia server has one "
+        "engine). Left out: the default engine.",
+    )
     response_format: str = Field(
         "wav", description=FORMAT_DESCRIPTION, json_schema_extra={"enum": ["wav", "mp3", "opus", "aac", "flac", "pcm"]}
     )
@@ -34,6 +39,9 @@ class GenerateRequest(BaseModel):
     top_p: float | None = Field(None, ge=0.0, le=1.0, description="Top-p sampling (Dia default 0.95).")
     top_k: int | None = Field(
         None, ge=1, le=1024, description="Top-k sampling: Dia's cfg_filter_top_k, candidates kept (default 45)."
+    )
+    repetition_penalty: float | None = Field(
+        None, ge=0.9, le=2.0, description="Repetition penalty, for engines that use one (see /v1/models); Dia has none."
     )
     max_tokens: int | None = Field(
         None,

@@ -26,12 +26,27 @@ class VoiceList(BaseModel):
     voices: list[VoiceEntry]
 
 
+class ModelCapabilities(BaseModel):
+    """What the engine behind a model id does with a request (tts-server's addition to OpenAI's model card)."""
+
+    streaming: bool = Field(description="Sends audio as it is made.")
+    cloning: Literal["none", "approximate", "full"] = Field(description="How it uses a reference voice.")
+    speaker_tags: bool = Field(description="Performs [S1]/[S2] turns and non-verbal tags like (laughs).")
+    sampling_params: list[str] = Field(
+        description="The sampling fields it honours (temperature, top_p, top_k, cfg_scale, repetition_penalty, "
+        "max_new_tokens, seed, use_torch_compile); it accepts and ignores the others."
+    )
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "tts-server"
     ready: bool = True
+    engine: str | None = Field(None, description="The engine this id runs on: itself, or the default for an alias.")
+    name: str | None = Field(None, description="The engine's name, for people.")
+    capabilities: ModelCapabilities | None = None
 
 
 class ModelList(BaseModel):
