@@ -134,9 +134,11 @@ class AccessGate:
 
 def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass) -> LimitDecision | None:
     """Count one request of the connection's client; raises RateLimited over the limit. None when
-    rate limiting is off."""
+    rate limiting is off or the client is exempt."""
     peer = scope.get("client")
-    client = limiter.client_address(peer[0] if peer else None, Headers(scope=scope).get("x-forwarded-for"))
+    client = limiter.limited_client(peer[0] if peer else None, Headers(scope=scope))
+    if client is None:
+        return None  # exempt (this machine, by default): no limit and no X-RateLimit headers
     decision = limiter.hit(limit_class, client)
     if decision is not None and not decision.allowed:
         raise RateLimited(
