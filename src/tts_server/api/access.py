@@ -117,10 +117,7 @@ class AccessGate:
         return None if limit_class is None else check_rate_limit(scope, limiter, limit_class)
 
     def _authenticate(self, scope: Scope, expected: str | None) -> None:
-        if not expected or self.policy.is_public(scope["path"]):
-            return
-        presented = presented_key(scope)
-        if presented is None or not secrets.compare_digest(presented.encode(), expected.encode()):
+        if not self.policy.is_public(scope["path"]) and not key_accepted(scope, expected):
             raise Unauthorized()
 
     @staticmethod
@@ -148,6 +145,14 @@ def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass
             headers=decision.headers(),
         )
     return decision
+
+
+def key_accepted(scope: Scope, expected: str | None) -> bool:
+    """True when no API key is configured, or the request presents it."""
+    if not expected:
+        return True
+    presented = presented_key(scope)
+    return presented is not None and secrets.compare_digest(presented.encode(), expected.encode())
 
 
 def presented_key(scope: Scope) -> str | None:

@@ -1,15 +1,17 @@
-"""Voice and model listings: /v1/voices (S1-mini), /voices (Dia), /v1/audio/voices, /v1/models."""
+"""Voice and model listings: /v1/voices (S1-mini), /voices (Dia), /v1/audio/voices, /v1/models, /v1/audio/models."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.requests import Request
 
+from tts_server.api.access import key_accepted
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
 from tts_server.runtime.runner import RunnerState
-from tts_server.runtime.voices import ListedVoice
+from tts_server.runtime.voices import ListedVoice, list_builtin_voices
 from tts_server.schemas.common import error_responses
-from tts_server.schemas.voices import ModelCard, ModelList, VoiceEntry, VoiceList
+from tts_server.schemas.voices import AudioModel, AudioModelList, ModelCard, ModelList, VoiceEntry, VoiceList
 
 router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
@@ -31,9 +33,13 @@ async def list_voices(state: StateDep) -> VoiceList:
 
 
 @router.get("/v1/audio/voices", response_model=VoiceList, responses=error_responses(), summary="List voices")
-async def list_audio_voices(state: StateDep) -> VoiceList:
-    """Alias some OpenAI-compatible clients use."""
-    return await _voice_list(state)
+async def list_audio_voices(state: StateDep, request: Request) -> VoiceList:
+    """The listing where OpenAI-compatible clients look for it; each entry also carries `id`, which Open WebUI
+    reads. Open WebUI asks without a key, so this route answers without one too: with TTS_API_KEY set, a request
+    that does not present it gets the built-in voices only (reference voices and mappings stay private)."""
+    if key_accepted(request.scope, state.settings.api_key):
+        return await _voice_list(state)
+    return VoiceList(voices=[_entry(voice) for voice in list_builtin_voices(state.engines.default)])
 
 
 @router.get("/v1/models", response_model=ModelList, responses=error_responses(), summary="List models (OpenAI)")
@@ -49,6 +55,25 @@ async def list_models(state: StateDep) -> ModelList:
     return ModelList(data=cards + aliases)
 
 
+@router.get(
+    "/v1/audio/models", response_model=AudioModelList, responses=error_responses(), summary="List models (Open WebUI)"
+)
+async def list_audio_models(state: StateDep) -> AudioModelList:
+    """The models in the shape Open WebUI reads (`{models: [{id, name}]}`) when its TTS base URL is not OpenAI's.
+    Public, like /health: Open WebUI asks without a key, and engine ids are no secret."""
+    default = state.engines.default
+    engines = [
+        AudioModel(id=runner.info.id, name=runner.info.name, ready=runner.state is RunnerState.READY)
+        for runner in state.engines
+    ]
+    ready = default.state is RunnerState.READY
+    aliases = [
+        AudioModel(id=alias, name=f"{alias} (default engine: {default.info.id})", ready=ready)
+        for alias in state.engines.aliases()
+    ]
+    return AudioModelList(models=engines + aliases)
+
+
 def _entry(voice: ListedVoice) -> VoiceEntry:
     return VoiceEntry(
         voice_id=voice.voice_id,
@@ -60,4 +85,5 @@ def _entry(voice: ListedVoice) -> VoiceEntry:
         gender=voice.gender,
         cloning=voice.cloning,
         broken=voice.broken,
+        id=voice.voice_id,
     )
