@@ -22,6 +22,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provider", choices=["auto", "espeak", "dia"], help="speech engine (TTS_PROVIDER)")
     parser.add_argument("--workers", type=int, help="built-in engine worker processes (TTS_WORKERS)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="TTS_LOG_LEVEL")
+    parser.add_argument("--wyoming-port", type=int, help="serve the Wyoming protocol on this port (TTS_WYOMING_PORT)")
     parser.add_argument("--version", action="version", version=f"tts-server {__version__}")
     return parser.parse_args(argv)
 
@@ -37,6 +38,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
             "provider": args.provider,
             "workers": args.workers,
             "log_level": args.log_level,
+            "wyoming_port": args.wyoming_port,
         }.items()
         if value is not None
     }

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         "for rate limiting. Empty: the connection's address is the client.",
     )
 
+    wyoming_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the Wyoming server for Home Assistant (customarily 10200), listening on TTS_HOST with "
+        "the same engines and voices; no API key applies to it. Unset: off.",
+    )
+
     # --- storage --------------------------------------------------------------------------------
     data_dir: Path = Field(
         Path("."),
@@ -171,6 +179,11 @@ class Settings(BaseSettings):
             if network.strip():
                 ipaddress.ip_network(network.strip(), strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("wyoming_port", mode="before")
+    @classmethod
+    def _empty_port_means_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("dia_max_new_tokens", mode="before")
     @classmethod
