@@ -90,8 +90,12 @@ def test_dia_through_its_settings(
     assert float(_row(out, "dia")[5].removesuffix(" s")) == pytest.approx(SEGMENT_SECONDS, abs=0.01)  # one segment
 
 
-def test_an_engine_that_fails_to_load_fails_the_check(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _run(["check", "--provider", "dia", "--no-whisper"], capsys)  # no Dia weights on this machine
+def test_an_engine_that_fails_to_load_fails_the_check(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TTS_DIA_MODEL", str(cli_env / "no-such-dia"))
+    code, out = _run(["check", "--provider", "dia", "--no-whisper"], capsys)
     assert code == 1
     assert _row(out, "dia")[-1] == "FAILED" and _row(out, "espeak")[-1] == "ok"
     assert re.search(r"^dia: did not load: .+", out, re.MULTILINE), out

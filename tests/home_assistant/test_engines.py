@@ -116,7 +116,9 @@ async def test_a_client_that_leaves_frees_its_dia_row(served: WyomingApp) -> Non
     stats = runner.stats
     assert stats is not None
     trace = stats.traces[abandoned]
-    assert trace.finished_step is None and len(trace.joined_steps) < trace.segments  # stopped early
+    # Stopped early: a text of many segments, left after the first one's audio. (Whether the cancel lands at the
+    # end of a segment or inside the next one depends on timing; neither joins every segment.)
+    assert trace.segments > 5 and len(trace.joined_steps) < trace.segments
 
 
 async def test_a_dia_stream_keeps_one_rate_and_one_audio_start(served: WyomingApp) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from wyoming.client import AsyncTcpClient
+from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeStop, SynthesizeVoice
@@ -28,6 +29,7 @@ from tests.support.speech_check import pick_spoken_sentence
 from tests.voices.conftest import add_reference, voice_wav
 from tts_server.engines.base import AudioChunk as EngineChunk
 from tts_server.engines.base import SynthesisRequest
+from tts_server.wyoming_server.handler import MAX_PENDING
 
 ESPEAK_RATE = 22_050
 
@@ -172,3 +174,18 @@ async def test_syntheses_count_in_stats(served: WyomingApp) -> None:
     async with served.client() as client:
         await synthesize(client, SENTENCES[0])
     assert (await served.http.get("/stats")).json()["requests"]["successful"] == before + 1
+
+
+async def test_a_client_that_never_reads_its_answers_is_cut_off(served: WyomingApp) -> None:
+    """Requests queue behind the one being spoken (which here never ends); past the limit the server says so and
+    closes the connection instead of holding an unbounded backlog."""
+    with NeverFinishes(served) as hook:
+        async with served.client() as client:
+            for _ in range(MAX_PENDING + 2):
+                await client.write_event(Synthesize(text=SENTENCES[0]).event())
+            seen = []
+            while (event := await client.read_event()) is not None:
+                seen.append(event)
+        errors = [Error.from_event(event) for event in seen if Error.is_type(event.type)]
+        assert [error.code for error in errors] == ["QUEUE_FULL"]
+        assert await asyncio.to_thread(hook.closed.wait, 30)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import Describe
+from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
@@ -33,7 +33,10 @@ from tts_server.wyoming_server.text_stream import SentenceBuffer
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 64  # requests and streamed sentences a connection may have waiting; more are refused
+# Requests and streamed sentences one connection may have waiting (each at most TTS_MAX_INPUT_CHARS of text). A
+# streamed answer queues a sentence per sentence, faster than a slow engine speaks them; a client this far ahead
+# of its answers is not reading them, and its connection is closed.
+MAX_PENDING = 1024
 
 
 @dataclass(eq=False)
@@ -78,11 +81,6 @@ class _Refuse:
 _Work = _Describe | _Say | _Sentence | _EndStream | _Refuse
 
 
-@dataclass
-class _Samples:
-    count: int = 0  # samples sent in the current audio, for chunk timestamps
-
-
 class WyomingHandler(AsyncEventHandler):
     """Serves `describe`, `synthesize` and the streaming `synthesize-start/chunk/stop` on one connection."""
 
@@ -100,7 +98,7 @@ class WyomingHandler(AsyncEventHandler):
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._stream: _Stream | None = None
-        self._sent = _Samples()
+        self._samples_sent = 0  # in the current audio, for chunk timestamps
 
     async def handle_event(self, event: Event) -> bool:
         if Ping.is_type(event.type):  # answered at once: a satellite pings while audio is being made
@@ -112,6 +110,10 @@ class WyomingHandler(AsyncEventHandler):
             work = [_Refuse(InvalidRequest(f"Malformed '{event.type}' event."), _ending_event(event))]
         except ServiceError as error:
             work = [_Refuse(error, _ending_event(event))]
+        if self._queue.qsize() + len(work) > MAX_PENDING:
+            log.warning("wyoming client closed: more than %d requests waiting for their answers", MAX_PENDING)
+            await self._write_error(QueueFull(f"More than {MAX_PENDING} requests are waiting on this connection."))
+            return False
         for item in work:
             self._file(item)
         return True
@@ -160,8 +162,6 @@ class WyomingHandler(AsyncEventHandler):
         return [*(_Sentence(stream, part) for part in stream.text.finish()), _EndStream(stream)]
 
     def _file(self, work: _Work) -> None:
-        if self._queue.qsize() >= MAX_PENDING and not isinstance(work, _EndStream | _Refuse):
-            work = _Refuse(QueueFull(f"More than {MAX_PENDING} requests are waiting on this connection."), None)
         self._queue.put_nowait(work)
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="wyoming connection worker")
@@ -198,7 +198,7 @@ class WyomingHandler(AsyncEventHandler):
             info = await self._catalogue.info()
         except Exception as exc:
             await self._report(exc)
-            return
+            info = Info()  # still the answer the client waits for, with nothing in it
         await self.write_event(info.event())
 
     async def _say(self, text: str, voice: VoiceRequest) -> None:
@@ -226,15 +226,15 @@ class WyomingHandler(AsyncEventHandler):
         async with self._speech.counted(audio), contextlib.aclosing(audio.chunks()) as chunks:
             async for pcm in chunks:
                 if start and not started:
-                    self._sent = _Samples()
+                    self._samples_sent = 0
                     await self.write_event(AudioStart(rate=audio.rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
                     started = True
                 await self.write_event(self._chunk(pcm, audio.rate).event())
         return started
 
     def _chunk(self, pcm: bytes, rate: int) -> AudioChunk:
-        timestamp = self._sent.count * 1000 // rate  # milliseconds into the audio, as Wyoming counts them
-        self._sent.count += len(pcm) // (SAMPLE_WIDTH * CHANNELS)
+        timestamp = self._samples_sent * 1000 // rate  # milliseconds into the audio, as Wyoming counts them
+        self._samples_sent += len(pcm) // (SAMPLE_WIDTH * CHANNELS)
         return AudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm, timestamp=timestamp)
 
     async def _report(self, exc: Exception) -> None:
