@@ -59,7 +59,11 @@ class AppState:
         await self.jobs.start()
         self._tasks.keep_running("heap-trimmer", self.heap_trimmer.run_periodically)
         if self.wyoming is not None:
-            await self.wyoming.start()
+            try:
+                await self.wyoming.start()
+            except BaseException:  # its port is taken: the start fails, and what did start stops again
+                await self.stop()
+                raise
 
     async def stop(self) -> None:
         if self.wyoming is not None:

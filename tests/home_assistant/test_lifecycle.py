@@ -15,6 +15,8 @@ from tests.home_assistant.conftest import SENTENCES, WyomingFactory, read_until,
 from tests.home_assistant.test_wyoming import NeverFinishes
 from tests.ops.test_ratelimit_exempt import OUTWARD, needs_network_address
 from tts_server.__main__ import load_settings, parse_args
+from tts_server.app import create_app
+from tts_server.runtime.runner import RunnerState
 
 
 async def test_off_unless_a_port_is_set(data_dir: Path) -> None:
@@ -24,14 +26,17 @@ async def test_off_unless_a_port_is_set(data_dir: Path) -> None:
     assert make_settings(data_dir, wyoming_port="").wyoming_port is None  # .env.example's empty value
 
 
-async def test_a_taken_port_fails_the_start_saying_so(wyoming_factory: WyomingFactory) -> None:
+async def test_a_taken_port_fails_the_start_saying_so(data_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        app = create_app(make_settings(data_dir, wyoming_port=port))
         with pytest.raises(OSError, match=f"Wyoming server cannot listen on 127.0.0.1:{port}"):
-            async with wyoming_factory(wyoming_port=port):
+            async with app.router.lifespan_context(app):
                 pass
+    # what had started before stops again: no engine worker is left behind
+    assert [runner.state for runner in app.state.tts.engines] == [RunnerState.STOPPED]
 
 
 @needs_network_address
