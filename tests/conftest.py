@@ -30,6 +30,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "provider": "espeak",
         "workers": 2,
         "rate_limit_enabled": False,
+        # Test clients connect from loopback, which is exempt by default; tests of the limits want to be limited.
+        "rate_limit_exempt": "",
         "auto_transcribe": False,
         "whisper_model": str(data_dir / "no-whisper.pt"),
         "api_key": None,
@@ -81,9 +83,9 @@ async def client(app_factory: AppFactory) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -95,11 +97,11 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def uvicorn_server(settings: Settings) -> Iterator[LiveServer]:
-    """A real uvicorn server on a free loopback port, in a thread of this process."""
-    port = _free_port()
+def uvicorn_server(settings: Settings, host: str = "127.0.0.1") -> Iterator[LiveServer]:
+    """A real uvicorn server on a free port (of loopback, or of `host`), in a thread of this process."""
+    port = _free_port(host)
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

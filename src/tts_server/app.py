@@ -110,10 +110,13 @@ class _Includer:
 
 
 def _public_paths(app: FastAPI) -> AccessPolicy:
-    """What answers without the API key: health, the docs and the playground. Everything else needs it."""
+    """What answers without the API key: health, the docs and the playground, and the two listings Open WebUI
+    reads without sending its key (the voice listing then shows built-in voices only). Everything else needs it."""
     docs = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     health_paths = [route.path for route in health.router.routes if isinstance(route, APIRoute)]
-    return AccessPolicy([*health_paths, *(path for path in docs if path), "/", "/ui"], public_prefixes=["/ui/"])
+    open_webui = ["/v1/audio/models", "/v1/audio/voices"]
+    public = [*health_paths, *(path for path in docs if path), "/", "/ui", *open_webui]
+    return AccessPolicy(public, public_prefixes=["/ui/"])
 
 
 def _include_voice_library(include: _Includer) -> None:

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         "for rate limiting. Empty: the connection's address is the client.",
     )
 
+    wyoming_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the Wyoming server for Home Assistant (customarily 10200), listening on TTS_HOST with "
+        "the same engines and voices; no API key applies to it. Unset: off.",
+    )
+
     # --- storage --------------------------------------------------------------------------------
     data_dir: Path = Field(
         Path("."),
@@ -145,6 +153,12 @@ class Settings(BaseSettings):
     rate_limit_generate: str = Field("10/minute", description="Generation requests per client IP.")
     rate_limit_upload: str = Field("5/minute", description="Uploads per client IP.")
     rate_limit_jobs: str = Field("100/minute", description="Job queries per client IP.")
+    rate_limit_exempt: str = Field(
+        "127.0.0.1/8,::1",
+        description="Comma-separated client addresses or networks the rate limits do not apply to (default: this "
+        "machine). A request forwarded by a proxy counts as the client the proxy names, and only when the proxy is "
+        "in TTS_TRUSTED_PROXIES; forwarded through any other proxy it is never exempt. Empty: no exemptions.",
+    )
 
     # --- misc (runtime config keys from the Dia spec) ----------------------------------------------
     debug_mode: bool = Field(False, description="Verbose logging of requests and generation.")
@@ -157,6 +171,19 @@ class Settings(BaseSettings):
             if proxy.strip():
                 ipaddress.ip_network(proxy.strip(), strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("rate_limit_exempt")
+    @classmethod
+    def _check_exempt_networks(cls, value: str) -> str:
+        for network in value.split(","):
+            if network.strip():
+                ipaddress.ip_network(network.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("wyoming_port", mode="before")
+    @classmethod
+    def _empty_port_means_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("dia_max_new_tokens", mode="before")
     @classmethod
@@ -176,6 +203,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [proxy.strip() for proxy in self.trusted_proxies.split(",") if proxy.strip()]
+
+    @property
+    def rate_limit_exempt_list(self) -> list[str]:
+        return [network.strip() for network in self.rate_limit_exempt.split(",") if network.strip()]
 
     @property
     def max_upload_bytes(self) -> int:

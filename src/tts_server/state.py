@@ -22,6 +22,7 @@ from tts_server.store.config import ConfigStore
 from tts_server.store.database import Database
 from tts_server.store.job_files import OUTPUTS_DIR, ResultFiles
 from tts_server.store.jobs import JobStore
+from tts_server.wyoming_server.server import WyomingServer
 
 
 @dataclass
@@ -40,6 +41,7 @@ class AppState:
     transcripts: TranscriptService  # Whisper: status, loading, transcription
     # async (wav path) -> transcript, raising on failure; set by Whisper. None: uploads keep no transcript.
     transcriber: Transcriber | None = None
+    wyoming: WyomingServer | None = None  # Home Assistant's protocol, when TTS_WYOMING_PORT is set
     started_at: float = field(default_factory=time.monotonic)
     started_wall_clock: float = field(default_factory=time.time)
     heap_trimmer: HeapTrimmer = field(init=False)
@@ -56,8 +58,16 @@ class AppState:
         )
         await self.jobs.start()
         self._tasks.keep_running("heap-trimmer", self.heap_trimmer.run_periodically)
+        if self.wyoming is not None:
+            try:
+                await self.wyoming.start()
+            except BaseException:  # its port is taken: the start fails, and what did start stops again
+                await self.stop()
+                raise
 
     async def stop(self) -> None:
+        if self.wyoming is not None:
+            await self.wyoming.stop()  # first: its connections speak through the engines
         await self._tasks.stop()
         try:
             await self.jobs.stop()  # first: interrupted jobs are put back while the database is open
@@ -122,6 +132,7 @@ def build_state(settings: Settings) -> AppState:
         voice_service=voice_service,
         transcripts=transcripts,
         transcriber=transcripts.transcriber(),
+        wyoming=WyomingServer.from_settings(settings, engines, voices, speech, metrics),
     )
 
 

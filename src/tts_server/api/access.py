@@ -117,10 +117,7 @@ class AccessGate:
         return None if limit_class is None else check_rate_limit(scope, limiter, limit_class)
 
     def _authenticate(self, scope: Scope, expected: str | None) -> None:
-        if not expected or self.policy.is_public(scope["path"]):
-            return
-        presented = presented_key(scope)
-        if presented is None or not secrets.compare_digest(presented.encode(), expected.encode()):
+        if not self.policy.is_public(scope["path"]) and not key_accepted(scope, expected):
             raise Unauthorized()
 
     @staticmethod
@@ -134,9 +131,11 @@ class AccessGate:
 
 def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass) -> LimitDecision | None:
     """Count one request of the connection's client; raises RateLimited over the limit. None when
-    rate limiting is off."""
+    rate limiting is off or the client is exempt."""
     peer = scope.get("client")
-    client = limiter.client_address(peer[0] if peer else None, Headers(scope=scope).get("x-forwarded-for"))
+    client = limiter.limited_client(peer[0] if peer else None, Headers(scope=scope))
+    if client is None:
+        return None  # exempt (this machine, by default): no limit and no X-RateLimit headers
     decision = limiter.hit(limit_class, client)
     if decision is not None and not decision.allowed:
         raise RateLimited(
@@ -146,6 +145,14 @@ def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass
             headers=decision.headers(),
         )
     return decision
+
+
+def key_accepted(scope: Scope, expected: str | None) -> bool:
+    """True when no API key is configured, or the request presents it."""
+    if not expected:
+        return True
+    presented = presented_key(scope)
+    return presented is not None and secrets.compare_digest(presented.encode(), expected.encode())
 
 
 def presented_key(scope: Scope) -> str | None:

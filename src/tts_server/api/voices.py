@@ -1,17 +1,27 @@
-"""Voice and model listings: /v1/voices (S1-mini), /voices (Dia), /v1/audio/voices, /v1/models."""
+"""Voice and model listings: /v1/voices (S1-mini), /voices (Dia), /v1/audio/voices, /v1/models, /v1/audio/models."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.requests import Request
 
+from tts_server.api.access import key_accepted
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
 from tts_server.runtime.runner import EngineRunner, RunnerState
-from tts_server.runtime.voices import ListedVoice
+from tts_server.runtime.voices import ListedVoice, list_builtin_voices
 from tts_server.schemas.common import error_responses
-from tts_server.schemas.voices import ModelCapabilities, ModelCard, ModelList, VoiceEntry, VoiceList
+from tts_server.schemas.voices import (
+    AudioModel,
+    AudioModelList,
+    ModelCapabilities,
+    ModelCard,
+    ModelList,
+    VoiceEntry,
+    VoiceList,
+)
 
 router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
@@ -42,9 +52,13 @@ async def list_voices(state: StateDep) -> VoiceList:
 
 
 @router.get("/v1/audio/voices", response_model=VoiceList, responses=error_responses(), summary="List voices")
-async def list_audio_voices(state: StateDep) -> VoiceList:
-    """Alias some OpenAI-compatible clients use."""
-    return await _voice_list(state)
+async def list_audio_voices(state: StateDep, request: Request) -> VoiceList:
+    """The listing where OpenAI-compatible clients look for it; each entry also carries `id`, which Open WebUI
+    reads. Open WebUI asks without a key, so this route answers without one too: with TTS_API_KEY set, a request
+    that does not present it gets the built-in voices only (reference voices and mappings stay private)."""
+    if key_accepted(request.scope, state.settings.api_key):
+        return await _voice_list(state)
+    return VoiceList(voices=[_entry(voice) for voice in list_builtin_voices(state.engines.default)])
 
 
 @router.get("/v1/models", response_model=ModelList, responses=error_responses(), summary="List models (OpenAI)")
@@ -73,6 +87,25 @@ def _model_card(model_id: str, runner: EngineRunner, created: int) -> ModelCard:
     )
 
 
+@router.get(
+    "/v1/audio/models", response_model=AudioModelList, responses=error_responses(), summary="List models (Open WebUI)"
+)
+async def list_audio_models(state: StateDep) -> AudioModelList:
+    """The models in the shape Open WebUI reads (`{models: [{id, name}]}`) when its TTS base URL is not OpenAI's.
+    Public, like /health: Open WebUI asks without a key, and engine ids are no secret."""
+    default = state.engines.default
+    engines = [
+        AudioModel(id=runner.info.id, name=runner.info.name, ready=runner.state is RunnerState.READY)
+        for runner in state.engines
+    ]
+    ready = default.state is RunnerState.READY
+    aliases = [
+        AudioModel(id=alias, name=f"{alias} (default engine: {default.info.id})", ready=ready)
+        for alias in state.engines.aliases()
+    ]
+    return AudioModelList(models=engines + aliases)
+
+
 def _entry(voice: ListedVoice) -> VoiceEntry:
     return VoiceEntry(
         voice_id=voice.voice_id,
@@ -84,4 +117,5 @@ def _entry(voice: ListedVoice) -> VoiceEntry:
         gender=voice.gender,
         cloning=voice.cloning,
         broken=voice.broken,
+        id=voice.voice_id,
     )

@@ -3,6 +3,11 @@
 The limits are read from the live Settings on every check, so PUT /config changes them at once. The
 client is the connection's peer address; X-Forwarded-For is believed only when the peer is one of
 the configured trusted proxies, and then the right-most address that is not a proxy is the client.
+
+Clients in TTS_RATE_LIMIT_EXEMPT (by default this machine's loopback addresses) are not limited, so a person
+trying the server on their own machine is never refused. A request that carries a forwarding header from a
+peer that is not a trusted proxy is never exempt: it came through a proxy we know nothing of, and its
+client could be anyone (a reverse proxy on this host that is not listed in TTS_TRUSTED_PROXIES).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,6 +26,8 @@ from limits.strategies import MovingWindowRateLimiter
 from tts_server.settings import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Headers by which a proxy names the client it forwards (lower case, as ASGI gives them).
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 class LimitClass(StrEnum):
@@ -54,6 +62,7 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(self._storage)
         self._items: dict[str, RateLimitItem] = {}
         self._proxies = tuple(_network(proxy) for proxy in settings.trusted_proxy_list)
+        self._exempt = tuple(_network(network) for network in settings.rate_limit_exempt_list)
 
     @property
     def enabled(self) -> bool:
@@ -79,6 +88,14 @@ class RateLimiter:
                 return hop
         return hops[0] if hops else peer
 
+    def limited_client(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
+        """The client a request counts against, or None when it is exempt from the limits."""
+        client = self.client_address(peer, headers.get("x-forwarded-for"))
+        if not self._exempt or not _within(client, self._exempt):
+            return client
+        forwarded = any(name in headers for name in FORWARDING_HEADERS)
+        return client if forwarded and (peer is None or not self._is_proxy(peer)) else None
+
     def _item(self, limit_class: LimitClass) -> RateLimitItem:
         text: str = getattr(self._settings, f"rate_limit_{limit_class.value}")
         item = self._items.get(text)
@@ -87,11 +104,17 @@ class RateLimiter:
         return item
 
     def _is_proxy(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._proxies)
+        return _within(address, self._proxies)
+
+
+def _within(address: str, networks: tuple[IpNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack listener is 127.0.0.1
+    return any(ip in network for network in networks)
 
 
 def _network(value: str) -> IpNetwork:

@@ -20,6 +20,7 @@ class VoiceEntry(BaseModel):
         None, description="For reference voices: how the default engine uses the reference."
     )
     broken: bool = Field(False, description="A mapping whose audio prompt no longer exists.")
+    id: str = Field(description="Same as voice_id, for OpenAI-style clients (Open WebUI reads id and name).")
 
 
 class VoiceList(BaseModel):
@@ -52,3 +53,15 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class AudioModel(BaseModel):
+    id: str
+    name: str
+    ready: bool = True
+
+
+class AudioModelList(BaseModel):
+    """The shape Open WebUI reads from `<base URL>/audio/models` to fill its model list."""
+
+    models: list[AudioModel]
