@@ -1,25 +1,34 @@
-"""Per-client-IP rate limits by request class, on the `limits` library (in-memory moving windows).
+"""Per-client-IP rate limits by request class, on the `limits` library (moving windows).
 
 The limits are read from the live Settings on every check, so PUT /config changes them at once. The
 client is the connection's peer address; X-Forwarded-For is believed only when the peer is one of
 the configured trusted proxies, and then the right-most address that is not a proxy is the client.
+
+Counters live where TTS_RATE_LIMIT_STORAGE says: in this process (memory://, each replica counts
+alone), or in a storage every replica shares (redis://..., through the library's async client, so no
+check blocks the event loop). A shared storage that cannot be reached lets requests through, with a
+warning: rate limiting is not worth an outage.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter as SharedWindowLimiter
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from tts_server.settings import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+log = logging.getLogger(__name__)
 
 
 class LimitClass(StrEnum):
@@ -52,6 +61,8 @@ class RateLimiter:
         self._settings = settings
         self._storage = MemoryStorage()
         self._strategy = MovingWindowRateLimiter(self._storage)
+        self._shared = _shared_limiter(settings.rate_limit_storage)
+        self._failures = 0
         self._items: dict[str, RateLimitItem] = {}
         self._proxies = tuple(_network(proxy) for proxy in settings.trusted_proxy_list)
 
@@ -59,13 +70,34 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self._settings.rate_limit_enabled
 
-    def hit(self, limit_class: LimitClass, client: str) -> LimitDecision | None:
-        """Count one request of `client`; None when rate limiting is off."""
+    @property
+    def scope(self) -> Literal["replica", "all"]:
+        """Whose requests the counters count: this replica's, or every replica's (a shared storage)."""
+        return "replica" if self._shared is None else "all"
+
+    async def hit(self, limit_class: LimitClass, client: str) -> LimitDecision | None:
+        """Count one request of `client`; None when rate limiting is off (or its storage is unreachable)."""
         if not self.enabled:
             return None
         item = self._item(limit_class)
+        if self._shared is not None:
+            return await self._hit_shared(self._shared, item, limit_class, client)
         allowed = self._strategy.hit(item, limit_class.value, client)
         stats = self._strategy.get_window_stats(item, limit_class.value, client)
+        return LimitDecision(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
+
+    async def _hit_shared(
+        self, shared: SharedWindowLimiter, item: RateLimitItem, limit_class: LimitClass, client: str
+    ) -> LimitDecision | None:
+        try:
+            allowed = await shared.hit(item, limit_class.value, client)
+            stats = await shared.get_window_stats(item, limit_class.value, client)
+        except Exception as error:  # the storage is down: let the request through
+            self._failures += 1
+            if self._failures in (1, 100) or self._failures % 10_000 == 0:
+                log.warning("Rate-limit storage unreachable (%d checks let through): %s", self._failures, error)
+            return None
+        self._failures = 0
         return LimitDecision(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
@@ -92,6 +124,16 @@ class RateLimiter:
         except ValueError:
             return False
         return any(ip in network for network in self._proxies)
+
+
+def _shared_limiter(uri: str) -> SharedWindowLimiter | None:
+    """The async limiter over a shared storage URI; None for memory:// (this process's own counters)."""
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return None
+    if scheme.startswith("redis"):  # the redis client the 'postgres' extra installs, not coredis
+        return SharedWindowLimiter(storage_from_string(f"async+{uri}", implementation="redispy"))
+    return SharedWindowLimiter(storage_from_string(f"async+{uri}"))
 
 
 def _network(value: str) -> IpNetwork:
