@@ -33,4 +33,6 @@ def test_the_balancer_reaches_every_replica_with_websockets_and_streaming() -> N
     conf = (DEPLOY / "nginx.conf").read_text()
     assert "server tts:7860 resolve;" in conf and "proxy_pass http://tts_replicas;" in conf
     assert "proxy_set_header Upgrade $http_upgrade;" in conf and "proxy_buffering off;" in conf
+    # the replicas trust X-Forwarded-For from any peer: nginx must overwrite it, never append to it
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf and "$proxy_add_x_forwarded_for" not in conf
     assert conf.count("{") == conf.count("}")

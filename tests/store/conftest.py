@@ -63,8 +63,9 @@ def query(data_dir: Path, url: str | None, sql: str, **params: Any) -> list[tupl
         engine.dispose()
 
 
-def snapshot(data_dir: Path, url: str | None) -> Snapshot:
-    """Every file under audio_prompts/ (name -> hash) and every row of the store's tables."""
+def snapshot(data_dir: Path, url: str | None = None) -> Snapshot:
+    """Every file under audio_prompts/ (name -> hash) and every row of the store's tables (of the SQLite
+    file in `data_dir` unless `url` names another database)."""
     audio_dir = data_dir / AUDIO_DIR
     files = {
         path.relative_to(audio_dir).as_posix(): sha256(path.read_bytes())

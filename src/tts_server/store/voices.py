@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -338,9 +339,19 @@ class VoiceLibrary:
 
     @contextlib.asynccontextmanager
     async def _db_lock(self, name: str) -> AsyncIterator[None]:
-        """A named database lock held from the event loop: taken and released in worker threads."""
+        """A named database lock held from the event loop (only where other replicas share the
+        database): taken and released in worker threads, and released even when the waiting task is
+        cancelled after the thread got it."""
+        if self._db.exclusive:
+            yield
+            return
         lock = self._db.lock(name)
-        await asyncio.to_thread(lock.__enter__)
+        acquiring = asyncio.ensure_future(asyncio.to_thread(lock.__enter__))
+        try:
+            await asyncio.shield(acquiring)
+        except BaseException:
+            acquiring.add_done_callback(lambda done: _release_when_taken(lock, done))
+            raise
         try:
             yield
         finally:
@@ -440,6 +451,11 @@ class _NewVoice:
     overwrite: bool
     param: str
     replacing: StoredVoice | Unchecked | None
+
+
+def _release_when_taken(lock: contextlib.AbstractContextManager[None], acquired: asyncio.Future[None]) -> None:
+    if not acquired.cancelled() and acquired.exception() is None:
+        threading.Thread(target=lock.__exit__, args=(None, None, None), daemon=True).start()
 
 
 def _ignore(voice_id: str) -> None:
