@@ -28,8 +28,8 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -203,6 +203,26 @@ class Database:
             finally:
                 _release_advisory_lock(conn, name)
 
+    @asynccontextmanager
+    async def lock_async(self, name: str) -> AsyncIterator[None]:
+        """`lock` held from the event loop, where it matters (across replicas; in this process the
+        caller orders its own tasks): taken and released in worker threads, and released even when the
+        waiting task is cancelled after its thread got the lock."""
+        if self.exclusive:
+            yield
+            return
+        lock = self.lock(name)
+        acquiring = asyncio.ensure_future(asyncio.to_thread(lock.__enter__))
+        try:
+            await asyncio.shield(acquiring)
+        except BaseException:
+            acquiring.add_done_callback(lambda done: _release_when_taken(lock, done))
+            raise
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(lock.__exit__, None, None, None)
+
     def _thread_lock(self, name: str) -> _NamedLock:
         # One lock per name (not stripes: a block holding one name may take another in a worker thread).
         with self._named_guard:
@@ -263,6 +283,11 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _release_when_taken(lock: AbstractContextManager[None], acquired: asyncio.Future[None]) -> None:
+    if not acquired.cancelled() and acquired.exception() is None:
+        threading.Thread(target=lock.__exit__, args=(None, None, None), daemon=True).start()
 
 
 def _lock_key(name: str) -> int:

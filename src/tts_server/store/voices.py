@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import hashlib
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -238,7 +236,7 @@ class VoiceLibrary:
         self, *, force_retranscribe: bool = False, transcribe: Transcriber | None = None
     ) -> DiscoveryResult:
         """Import audio files dropped into audio_prompts/ by hand (see discovery.py)."""
-        async with self._discovery_lock, self._db_lock("voice-discovery"):  # one replica at a time
+        async with self._discovery_lock, self._db.lock_async("voice-discovery"):  # one replica at a time
             return await discover_voices(self, force_retranscribe=force_retranscribe, transcribe=transcribe)
 
     # --- internals ----------------------------------------------------------------------------
@@ -337,26 +335,6 @@ class VoiceLibrary:
         with self._db.lock(f"voice:{voice_id.lower()}"):
             yield
 
-    @contextlib.asynccontextmanager
-    async def _db_lock(self, name: str) -> AsyncIterator[None]:
-        """A named database lock held from the event loop (only where other replicas share the
-        database): taken and released in worker threads, and released even when the waiting task is
-        cancelled after the thread got it."""
-        if self._db.exclusive:
-            yield
-            return
-        lock = self._db.lock(name)
-        acquiring = asyncio.ensure_future(asyncio.to_thread(lock.__enter__))
-        try:
-            await asyncio.shield(acquiring)
-        except BaseException:
-            acquiring.add_done_callback(lambda done: _release_when_taken(lock, done))
-            raise
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(lock.__exit__, None, None, None)
-
     def _publish(
         self, voice_id: str, swap: FileSwap, decide: Callable[[StoredVoice | None], StoredVoice | None]
     ) -> StoredVoice | None:
@@ -451,11 +429,6 @@ class _NewVoice:
     overwrite: bool
     param: str
     replacing: StoredVoice | Unchecked | None
-
-
-def _release_when_taken(lock: contextlib.AbstractContextManager[None], acquired: asyncio.Future[None]) -> None:
-    if not acquired.cancelled() and acquired.exception() is None:
-        threading.Thread(target=lock.__exit__, args=(None, None, None), daemon=True).start()
 
 
 def _ignore(voice_id: str) -> None:
