@@ -7,7 +7,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install .
+# EXTRAS=postgres for replicas on a shared PostgreSQL (deploy/compose.yaml passes it)
+ARG EXTRAS=
+RUN pip install ".${EXTRAS:+[$EXTRAS]}"
 
 VOLUME ["/data"]
 EXPOSE 7860

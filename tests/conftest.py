@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from tests.support.postgres import postgres, postgres_url  # noqa: F401 - fixtures for every test package
 from tts_server.app import create_app
 from tts_server.settings import Settings
 

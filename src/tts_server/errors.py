@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     JOB_NOT_FINISHED = "JOB_NOT_FINISHED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -167,6 +168,15 @@ class QueueFull(ServiceUnavailable):
     code = ErrorCode.QUEUE_FULL
 
     def __init__(self, message: str = "The server is busy; try again shortly.", *, retry_after: int = 2) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database (PostgreSQL, for replicas) cannot be reached; the replica recovers when it can."""
+
+    code = ErrorCode.DATABASE_UNAVAILABLE
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 

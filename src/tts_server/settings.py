@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -137,7 +138,9 @@ class Settings(BaseSettings):
     auto_transcribe: bool = Field(True, description="Transcribe uploads that come without a transcript.")
 
     # --- jobs -------------------------------------------------------------------------------------
-    job_workers: int = Field(2, ge=1, le=32, description="Async jobs processed at once.")
+    job_workers: int = Field(
+        2, ge=0, le=32, description="Async jobs processed at once (0: this replica runs none; needs a shared database)."
+    )
     max_jobs_queued: int = Field(256, ge=1, description="Pending async jobs allowed; more get 503 QUEUE_FULL.")
     save_outputs: bool = Field(
         True,
@@ -163,6 +166,32 @@ class Settings(BaseSettings):
     # --- misc (runtime config keys from the Dia spec) ----------------------------------------------
     debug_mode: bool = Field(False, description="Verbose logging of requests and generation.")
     show_prompts: bool = Field(False, description="Log the text of each request.")
+
+    # --- replicas (a shared PostgreSQL database) ----------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL database shared by every replica (postgresql://user:password@host:5432/db; needs the "
+        "'postgres' extra). Empty: the SQLite file tts_server.db in the data dir (one server per data dir).",
+    )
+    replica_id: str | None = Field(
+        None, description="This replica's name in /health, /stats, logs and job leases. Empty: host name and pid."
+    )
+    job_lease_seconds: float = Field(
+        30,
+        ge=1,
+        description="How long a replica's claim on a running job lasts unless renewed (every third of it); a dead "
+        "replica's jobs run elsewhere once it has run out.",
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where rate-limit counters live, as a `limits` storage URI: memory:// (each replica counts alone), "
+        "or one every replica shares, e.g. redis://host:6379 (needs the 'postgres' extra's redis client).",
+    )
+
+    @field_validator("database_url", "replica_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -207,6 +236,10 @@ class Settings(BaseSettings):
     @property
     def rate_limit_exempt_list(self) -> list[str]:
         return [network.strip() for network in self.rate_limit_exempt.split(",") if network.strip()]
+
+    @property
+    def replica_name(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def max_upload_bytes(self) -> int:

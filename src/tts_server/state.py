@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from tts_server.runtime.cluster import ClusterBus
 from tts_server.runtime.config import RuntimeConfig, with_stored_config
+from tts_server.runtime.database_health import DatabaseMonitor
 from tts_server.runtime.engines import EngineRegistry
+from tts_server.runtime.job_relay import JobEventHub
 from tts_server.runtime.jobs import JobQueue
 from tts_server.runtime.memory import HeapTrimmer
 from tts_server.runtime.metrics import Metrics
@@ -20,6 +23,7 @@ from tts_server.runtime.voices import VoiceResolver
 from tts_server.settings import Settings
 from tts_server.store.config import ConfigStore
 from tts_server.store.database import Database
+from tts_server.store.job_claims import Lease
 from tts_server.store.job_files import OUTPUTS_DIR, ResultFiles
 from tts_server.store.jobs import JobStore
 from tts_server.wyoming_server.server import WyomingServer
@@ -39,6 +43,8 @@ class AppState:
     jobs: JobQueue
     voice_service: VoiceService
     transcripts: TranscriptService  # Whisper: status, loading, transcription
+    bus: ClusterBus  # notices between replicas (silent on SQLite)
+    database: DatabaseMonitor
     # async (wav path) -> transcript, raising on failure; set by Whisper. None: uploads keep no transcript.
     transcriber: Transcriber | None = None
     wyoming: WyomingServer | None = None  # Home Assistant's protocol, when TTS_WYOMING_PORT is set
@@ -56,8 +62,10 @@ class AppState:
         await self.voice_service.start(
             discover=self.settings.auto_discover_prompts, transcriber=lambda: self.transcriber
         )
+        await self.bus.start()  # after the voice library, whose ids it reloads on connecting
         await self.jobs.start()
         self._tasks.keep_running("heap-trimmer", self.heap_trimmer.run_periodically)
+        self._tasks.keep_running("database-monitor", self.database.run_periodically)
         if self.wyoming is not None:
             try:
                 await self.wyoming.start()
@@ -73,6 +81,7 @@ class AppState:
             await self.jobs.stop()  # first: interrupted jobs are put back while the database is open
             await self.engines.stop()
         finally:
+            await self.bus.stop()
             await self.voice_service.stop()
             await self.transcripts.close()  # after the voice service: its discovery may still be transcribing
             await self.db.aclose()
@@ -91,7 +100,10 @@ class AppState:
 
 
 def build_state(settings: Settings) -> AppState:
-    db = Database.open(settings.data_dir)
+    if settings.job_workers == 0 and not settings.database_url:
+        raise ValueError("TTS_JOB_WORKERS=0 leaves jobs to other replicas, so it needs TTS_DATABASE_URL.")
+    db = Database.open(settings.data_dir, settings.database_url)
+    bus = ClusterBus(settings.replica_name, None if db.exclusive else db.libpq_url)
     config_store = ConfigStore(db)
     settings = with_stored_config(settings, config_store)  # values saved by PUT /config win over the environment
     engines = build_engines(settings)
@@ -101,21 +113,25 @@ def build_state(settings: Settings) -> AppState:
         max_upload_bytes=settings.max_upload_bytes,
         max_seconds=settings.max_prompt_seconds,
         auto_transcribe=lambda: settings.auto_transcribe,  # read live: PUT /config may change it
+        bus=bus,
     )
     voices = VoiceResolver(settings.default_voice, voice_service)
     speech = SpeechService(engines, voices, max_input_chars=settings.max_input_chars)
     metrics = Metrics()
+    job_store = JobStore(db)
     jobs = JobQueue(
-        store=JobStore(db),
+        store=job_store,
         files=ResultFiles(settings.data_dir / OUTPUTS_DIR),
         speech=speech,
         engines=engines,
         voices=voices,
         settings=settings,
         metrics=metrics,
+        hub=JobEventHub(bus, job_store),
+        lease=Lease(settings.replica_name, settings.job_lease_seconds),
     )
     metrics.watch(engines, lambda: jobs.depth, lambda: jobs.active)
-    config = RuntimeConfig(settings, config_store)
+    config = RuntimeConfig(settings, config_store, bus)
     # POST /whisper/load applies a whisper_model_size saved by PUT /config without a restart.
     transcripts = TranscriptService.from_settings(settings, lambda: config.view().whisper_model_size)
     return AppState(
@@ -133,6 +149,8 @@ def build_state(settings: Settings) -> AppState:
         transcripts=transcripts,
         transcriber=transcripts.transcriber(),
         wyoming=WyomingServer.from_settings(settings, engines, voices, speech, metrics),
+        bus=bus,
+        database=DatabaseMonitor(db),
     )
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import update
+
 from tests.jobs.conftest import LONG_TEXT, SHORT_TEXT, AppRunner, EngineGate, submit, wait_for_status
 from tests.support.audio import decode_bytes
 from tts_server.runtime.job_options import options_to_params
 from tts_server.runtime.jobs import MAX_ATTEMPTS
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.store.database import Database
+from tts_server.store.job_claims import JobClaims, Lease
 from tts_server.store.jobs import JobStore, new_job_id
+from tts_server.store.schema import jobs
 
 
 async def test_restart_mid_job_keeps_results_and_finishes_the_rest(run_app: AppRunner) -> None:
@@ -43,8 +47,8 @@ async def test_job_left_processing_by_a_crash_is_retried_once_then_failed(run_ap
     retried, given_up = new_job_id(), new_job_id()
     for job_id in (retried, given_up):
         await store.create(job_id, SHORT_TEXT, params, "flac")
-        await store.claim(job_id)  # processing, attempt 1: what a crash mid-job leaves behind
-    db.run_sync(lambda conn: conn.execute("UPDATE jobs SET attempts = ? WHERE job_id = ?", (MAX_ATTEMPTS, given_up)))
+        await JobClaims(db).claim(job_id, Lease("crashed", 30))  # processing, attempt 1: what a crash leaves
+    db.run_sync(lambda conn: conn.execute(update(jobs).where(jobs.c.job_id == given_up).values(attempts=MAX_ATTEMPTS)))
     db.close()
 
     async with run_app() as running:

@@ -1,10 +1,10 @@
-"""Store fixtures: a real SQLite file and a real audio_prompts/ directory under tmp_path."""
+"""Store fixtures: a real database (a SQLite file, and a PostgreSQL database: every store test runs on
+both) and a real audio_prompts/ directory under tmp_path."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import sqlite3
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from sqlalchemy import create_engine, inspect, select, table, text
 
 from tests.support.signals import harmonic_tone
-from tts_server.store.database import DB_FILENAME, Database
+from tts_server.store.database import Database, database_url
 from tts_server.store.mappings import VoiceMappings
 from tts_server.store.voices import AUDIO_DIR, VoiceLibrary
 
@@ -52,17 +53,35 @@ def read_wav(path: Path) -> tuple[int, int, int, int]:
         return wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()
 
 
-def snapshot(data_dir: Path) -> Snapshot:
-    """Every file under audio_prompts/ (name -> hash) and every row of the store's tables."""
+def query(data_dir: Path, url: str | None, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, read with a connection of its own (not the store's)."""
+    engine = create_engine(database_url(data_dir, url))
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def snapshot(data_dir: Path, url: str | None = None) -> Snapshot:
+    """Every file under audio_prompts/ (name -> hash) and every row of the store's tables (of the SQLite
+    file in `data_dir` unless `url` names another database)."""
     audio_dir = data_dir / AUDIO_DIR
     files = {
         path.relative_to(audio_dir).as_posix(): sha256(path.read_bytes())
         for path in sorted(audio_dir.rglob("*"))
         if path.is_file()
     }
-    with sqlite3.connect(data_dir / DB_FILENAME) as conn:
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        rows = {table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall()) for table in tables}
+    engine = create_engine(database_url(data_dir, url))
+    try:
+        with engine.connect() as conn:
+            names = sorted(inspect(conn).get_table_names())
+            rows = {
+                name: sorted(tuple(row) for row in conn.execute(select(text("*")).select_from(table(name))))
+                for name in names
+            }
+    finally:
+        engine.dispose()
     return files, rows
 
 
@@ -76,13 +95,22 @@ def data_dir(tmp_path: Path) -> Path:
 OpenStore = Callable[[], tuple[Database, VoiceLibrary, VoiceMappings]]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the SQLite file in the data dir; else the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture
-def open_store(data_dir: Path) -> Iterator[OpenStore]:
+def open_store(data_dir: Path, db_url: str | None) -> Iterator[OpenStore]:
     """Open the store on `data_dir` (again and again, as a restarted server would); closes them all."""
     opened: list[Database] = []
 
     def open_() -> tuple[Database, VoiceLibrary, VoiceMappings]:
-        db = Database.open(data_dir)
+        db = Database.open(data_dir, db_url)
         opened.append(db)
         library = VoiceLibrary(data_dir, db, max_upload_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_SECONDS)
         return db, library, VoiceMappings(db)

@@ -78,6 +78,7 @@ async def test_a_mapping_must_name_an_existing_prompt(mappings: VoiceMappings) -
 async def test_bad_mappings_are_refused(
     mappings: VoiceMappings, kwargs: dict[str, object], error: type[Exception], param: str
 ) -> None:
+    kwargs = dict(kwargs)  # the parameters are shared by the runs on each database
     voice_id = kwargs.pop("voice_id")
     assert isinstance(voice_id, str)
     with pytest.raises(error) as info:

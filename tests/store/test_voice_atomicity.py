@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.store.conftest import OpenStore, sha256, snapshot, voice_wav
+from tests.store.conftest import OpenStore, query, sha256, snapshot, voice_wav
 from tts_server.errors import Conflict
-from tts_server.store.database import DB_FILENAME, Database
+from tts_server.store.database import Database
 from tts_server.store.voices import VoiceLibrary
 
 
@@ -26,17 +25,20 @@ OLD = (voice_wav(f0=120), "old words")
 NEW = (voice_wav(f0=260, seconds=1.5), "new words")
 
 
-def assert_complete(data_dir: Path, voice_id: str, expected: Sequence[tuple[bytes, str | None]]) -> int:
+def assert_complete(
+    data_dir: Path, url: str | None, voice_id: str, expected: Sequence[tuple[bytes, str | None]]
+) -> int:
     """The row, the WAV and the transcript file agree, and are one of `expected`; returns which."""
     audio_dir = data_dir / "audio_prompts"
-    with sqlite3.connect(data_dir / DB_FILENAME) as conn:
-        row = conn.execute(
-            "SELECT content_hash, source_hash, transcript, file_size FROM reference_voices WHERE voice_id = ?",
-            (voice_id,),
-        ).fetchone()
-        assert conn.execute("SELECT COUNT(*) FROM reference_voice_swaps").fetchone() == (0,)
-    assert row is not None
-    content_hash, source_hash, transcript, file_size = row
+    rows = query(
+        data_dir,
+        url,
+        "SELECT content_hash, source_hash, transcript, file_size FROM reference_voices WHERE lower(voice_id) = :id",
+        id=voice_id.lower(),
+    )
+    assert query(data_dir, url, "SELECT COUNT(*) FROM reference_voice_swaps") == [(0,)]
+    assert len(rows) == 1
+    content_hash, source_hash, transcript, file_size = rows[0]
     stored = (audio_dir / f"{voice_id}.wav").read_bytes()
     assert sha256(stored) == content_hash
     assert len(stored) == file_size
@@ -70,7 +72,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, db: Database, number: int) -> list[i
 
 @pytest.mark.parametrize("operation", ["add", "delete", "set_transcript", "add_new"])
 async def test_a_crash_at_any_step_leaves_the_old_or_the_new_voice(
-    open_store: OpenStore, data_dir: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+    open_store: OpenStore, data_dir: Path, monkeypatch: pytest.MonkeyPatch, operation: str, db_url: str | None
 ) -> None:
     """Crash at the 1st, 2nd, ... step of a write, with no in-process undo (as after a kill), restart,
     and find a complete voice each time, until the write gets through."""
@@ -98,7 +100,7 @@ async def test_a_crash_at_any_step_leaves_the_old_or_the_new_voice(
         voice = await restarted.get("v")
         if operation == "delete":
             if voice is not None:
-                outcomes.add(assert_complete(data_dir, "v", [OLD, NEW]))
+                outcomes.add(assert_complete(data_dir, db_url, "v", [OLD, NEW]))
             else:
                 outcomes.add(1)
                 assert [p.name for p in (data_dir / "audio_prompts").iterdir()] == []
@@ -107,7 +109,9 @@ async def test_a_crash_at_any_step_leaves_the_old_or_the_new_voice(
             assert [p.name for p in (data_dir / "audio_prompts").iterdir()] == []
         else:
             outcomes.add(
-                assert_complete(data_dir, "v", [OLD, NEW if operation != "set_transcript" else (OLD[0], NEW[1])])
+                assert_complete(
+                    data_dir, db_url, "v", [OLD, NEW if operation != "set_transcript" else (OLD[0], NEW[1])]
+                )
             )
         if finished:
             break
@@ -127,12 +131,16 @@ async def _write(library: VoiceLibrary, operation: str) -> None:
 
 @pytest.mark.parametrize("target", ["replace", "commit"])
 async def test_a_failed_write_is_undone_at_once(
-    store: tuple[Database, VoiceLibrary, object], data_dir: Path, monkeypatch: pytest.MonkeyPatch, target: str
+    store: tuple[Database, VoiceLibrary, object],
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    db_url: str | None,
 ) -> None:
     """A rename or the final commit raising: the running server puts the old voice back itself."""
     db, library, _ = store
     old = (await library.add("v", OLD[0], transcript=OLD[1])).voice
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, db_url)
     counter = [0]
     if target == "replace":
         real_replace = os.replace
@@ -150,14 +158,14 @@ async def test_a_failed_write_is_undone_at_once(
         await library.add("v", NEW[0], transcript=NEW[1], overwrite=True)
     monkeypatch.undo()
 
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, db_url) == before
     assert await library.get("v") == old
-    assert_complete(data_dir, "v", [OLD])
+    assert_complete(data_dir, db_url, "v", [OLD])
     assert (await library.add("v", NEW[0], transcript=NEW[1], overwrite=True)).replaced
 
 
 async def test_an_undo_that_fails_too_is_finished_before_the_voice_is_used(
-    store: tuple[Database, VoiceLibrary, object], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    store: tuple[Database, VoiceLibrary, object], data_dir: Path, monkeypatch: pytest.MonkeyPatch, db_url: str | None
 ) -> None:
     db, library, _ = store
     old = (await library.add("v", OLD[0], transcript=OLD[1])).voice
@@ -168,31 +176,35 @@ async def test_an_undo_that_fails_too_is_finished_before_the_voice_is_used(
             await library.add("v", NEW[0], transcript=NEW[1], overwrite=True)
     reference = await library.reference_audio("v")  # settles the interrupted swap first
     assert sha256(reference.audio_path.read_bytes()) == old.content_hash
-    assert_complete(data_dir, "v", [OLD])
+    assert_complete(data_dir, db_url, "v", [OLD])
 
 
-async def test_concurrent_adds_of_one_id_end_with_one_complete_voice(library: VoiceLibrary, data_dir: Path) -> None:
+async def test_concurrent_adds_of_one_id_end_with_one_complete_voice(
+    library: VoiceLibrary, data_dir: Path, db_url: str | None
+) -> None:
     uploads = [(voice_wav(f0=100 + 20 * i, seconds=1 + i / 10), f"take {i}") for i in range(8)]
     for _ in range(3):
         results = await asyncio.gather(
             *(library.add("race", audio, transcript=text, overwrite=True) for audio, text in uploads)
         )
         assert sum(not r.replaced for r in results) <= 1
-        winner = assert_complete(data_dir, "race", uploads)
+        winner = assert_complete(data_dir, db_url, "race", uploads)
         assert (await library.get("race")) == next(r.voice for r in results if r.voice.transcript == f"take {winner}")
 
 
-async def test_concurrent_creates_without_overwrite_let_exactly_one_win(library: VoiceLibrary, data_dir: Path) -> None:
+async def test_concurrent_creates_without_overwrite_let_exactly_one_win(
+    library: VoiceLibrary, data_dir: Path, db_url: str | None
+) -> None:
     uploads = [(voice_wav(f0=100 + 30 * i), f"take {i}") for i in range(6)]
     results = await asyncio.gather(
         *(library.add("Once", audio, transcript=text) for audio, text in uploads), return_exceptions=True
     )
     assert sum(isinstance(r, Conflict) for r in results) == len(uploads) - 1
-    assert_complete(data_dir, "Once", uploads)
+    assert_complete(data_dir, db_url, "Once", uploads)
 
 
 async def test_a_request_cancelled_mid_write_leaves_a_complete_voice(
-    library: VoiceLibrary, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    library: VoiceLibrary, data_dir: Path, monkeypatch: pytest.MonkeyPatch, db_url: str | None
 ) -> None:
     """The client goes away while its upload is being written: the worker thread finishes the write
     (holding the voice's lock), and the result is complete."""
@@ -219,4 +231,4 @@ async def test_a_request_cancelled_mid_write_leaves_a_complete_voice(
     # holds until its clean-up is done too.
     reference = await library.reference_audio("cancelled")
     assert reference.transcript == OLD[1]
-    assert_complete(data_dir, "cancelled", [OLD])
+    assert_complete(data_dir, db_url, "cancelled", [OLD])

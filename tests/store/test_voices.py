@@ -107,15 +107,17 @@ async def test_reference_audio_of_an_unknown_voice_is_invalid_voice_id(library: 
     assert info.value.param == "voice_id"
 
 
-async def test_an_existing_id_is_a_conflict_unless_overwrite(library: VoiceLibrary, data_dir: Path) -> None:
+async def test_an_existing_id_is_a_conflict_unless_overwrite(
+    library: VoiceLibrary, data_dir: Path, db_url: str | None
+) -> None:
     first = (await library.add("taken", voice_wav(), transcript="first")).voice
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, db_url)
     for spelling in ("taken", "TAKEN"):
         with pytest.raises(Conflict) as info:
             await library.add(spelling, voice_wav(f0=300), transcript="second", param="id")
         assert info.value.status_code == 409
         assert info.value.param == "id"
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, db_url) == before
 
     replaced = await library.add("Taken", voice_wav(f0=300), transcript="second", overwrite=True)
     assert replaced.replaced
@@ -137,9 +139,9 @@ BAD_IDS = ["../x", "a/b", "a.b", " ", "", "x" * 65, "\x00", "..", "a\\b"]
 
 
 @pytest.mark.parametrize("voice_id", BAD_IDS)
-async def test_bad_ids_write_nothing(library: VoiceLibrary, data_dir: Path, voice_id: str) -> None:
+async def test_bad_ids_write_nothing(library: VoiceLibrary, data_dir: Path, voice_id: str, db_url: str | None) -> None:
     await library.add("existing", voice_wav())
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, db_url)
     with pytest.raises(InvalidId):
         await library.add(voice_id, voice_wav(), transcript="x", overwrite=True)
     with pytest.raises(InvalidId):
@@ -147,7 +149,7 @@ async def test_bad_ids_write_nothing(library: VoiceLibrary, data_dir: Path, voic
     with pytest.raises(InvalidId):
         await library.delete(voice_id)
     assert await library.get(voice_id) is None
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, db_url) == before
     assert sorted(p.name for p in data_dir.parent.iterdir()) == ["data"]  # nothing escaped the data dir
 
 
@@ -181,17 +183,17 @@ def _too_big() -> bytes:
     ids=["empty", "garbage", "broken-wav", "silent", "0.5s", "too-long", "too-big"],
 )
 async def test_bad_audio_writes_nothing_and_keeps_the_earlier_voice(
-    library: VoiceLibrary, data_dir: Path, make: object, error: type[Exception], says: str
+    library: VoiceLibrary, data_dir: Path, make: object, error: type[Exception], says: str, db_url: str | None
 ) -> None:
     earlier = (await library.add("v", voice_wav(), transcript="earlier")).voice
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, db_url)
     assert callable(make)
     with pytest.raises(error, match=says) as info:
         await library.add("v", make(), transcript="later", overwrite=True)
     assert getattr(info.value, "status_code", None) == (413 if error is PayloadTooLarge else 400)
     with pytest.raises(error):
         await library.add("brand_new", make())
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, db_url) == before
     assert await library.get("v") == earlier
 
 

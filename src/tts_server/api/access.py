@@ -92,7 +92,7 @@ class AccessGate:
             await self.app(scope, receive, send)
             return
         try:
-            decision = self._count(scope, state.rate_limiter)
+            decision = await self._count(scope, state.rate_limiter)
             self._authenticate(scope, state.settings.api_key)
         except ServiceError as refusal:
             await self._refuse(scope, receive, send, refusal)
@@ -110,11 +110,11 @@ class AccessGate:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _count(self, scope: Scope, limiter: RateLimiter) -> LimitDecision | None:
+    async def _count(self, scope: Scope, limiter: RateLimiter) -> LimitDecision | None:
         if scope["type"] != "http" or not limiter.enabled:
             return None
         limit_class = self.policy.limit_class(scope["method"], scope["path"])
-        return None if limit_class is None else check_rate_limit(scope, limiter, limit_class)
+        return None if limit_class is None else await check_rate_limit(scope, limiter, limit_class)
 
     def _authenticate(self, scope: Scope, expected: str | None) -> None:
         if not self.policy.is_public(scope["path"]) and not key_accepted(scope, expected):
@@ -129,14 +129,14 @@ class AccessGate:
             await WebSocket(scope, receive, send).send_denial_response(response)
 
 
-def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass) -> LimitDecision | None:
+async def check_rate_limit(scope: Scope, limiter: RateLimiter, limit_class: LimitClass) -> LimitDecision | None:
     """Count one request of the connection's client; raises RateLimited over the limit. None when
     rate limiting is off or the client is exempt."""
     peer = scope.get("client")
     client = limiter.limited_client(peer[0] if peer else None, Headers(scope=scope))
     if client is None:
         return None  # exempt (this machine, by default): no limit and no X-RateLimit headers
-    decision = limiter.hit(limit_class, client)
+    decision = await limiter.hit(limit_class, client)
     if decision is not None and not decision.allowed:
         raise RateLimited(
             f"Rate limit exceeded: {decision.limit} {limit_class.value} requests per window for this client. "

@@ -10,7 +10,7 @@ from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
 from tts_server.runtime.runner import EngineRunner, RunnerState
 from tts_server.runtime.system import detect_gpus, format_duration
-from tts_server.schemas.health import EngineHealth, HealthResponse
+from tts_server.schemas.health import DatabaseHealth, EngineHealth, HealthResponse
 
 router = APIRouter(tags=["server"], route_class=ApiRoute)
 
@@ -23,11 +23,12 @@ router = APIRouter(tags=["server"], route_class=ApiRoute)
     summary="Server health",
 )
 async def health(state: StateDep) -> JSONResponse:
-    """Engine state, device and load. Needs no API key. 503 only when the default engine failed."""
+    """Engine state, device and load, the replica that answered and whether it reaches the database.
+    Needs no API key. 503 only when the default engine failed."""
     default = state.engines.default
     engines = [_engine_health(runner) for runner in state.engines]
     gpus = detect_gpus()
-    status = _status(default.state, any(engine.state == "failed" for engine in engines))
+    status = _status(default.state, any(engine.state == "failed" for engine in engines) or not state.database.reachable)
     body = HealthResponse(
         status=status,
         provider=default.info.id,
@@ -44,6 +45,8 @@ async def health(state: StateDep) -> JSONResponse:
         uptime_seconds=round(state.uptime_seconds, 3),
         engines=engines,
         notes=state.engines.notes,
+        replica_id=state.bus.replica_id,
+        database=DatabaseHealth(dialect=state.database.dialect, reachable=state.database.reachable),
     )
     return JSONResponse(body.model_dump(), status_code=503 if status == "unhealthy" else 200)
 

@@ -9,7 +9,14 @@ from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
 from tts_server.runtime.metrics import PROMETHEUS_CONTENT_TYPE
 from tts_server.runtime.system import format_duration
-from tts_server.schemas.stats import PerformanceStats, QueueStats, RequestStats, ResourceStats, StatsResponse
+from tts_server.schemas.stats import (
+    PerformanceStats,
+    QueueStats,
+    RequestStats,
+    ResourceStats,
+    StatsResponse,
+    StatsScope,
+)
 
 router = APIRouter(tags=["server"], route_class=ApiRoute)
 
@@ -17,7 +24,7 @@ router = APIRouter(tags=["server"], route_class=ApiRoute)
 @router.get("/stats", response_model=StatsResponse, summary="Server statistics")
 async def stats(state: StateDep) -> StatsResponse:
     """Generation requests since start (synchronous, async jobs and WebSocket), performance, and CPU,
-    memory and GPU use."""
+    memory and GPU use. `scope` says which figures are this replica's and which every replica's."""
     totals = state.metrics.totals()
     rate = 100.0 * totals.successful / totals.total if totals.total else 100.0
     audio = totals.audio_seconds
@@ -46,6 +53,14 @@ async def stats(state: StateDep) -> StatsResponse:
             gpu_memory=resources.gpu_memory,
         ),
         jobs=QueueStats(queued_jobs=state.jobs.depth, active_jobs=state.jobs.active),
+        scope=StatsScope(
+            replica_id=state.bus.replica_id,
+            requests="replica",
+            resources="replica",
+            queued_jobs="all" if state.database.shared else "replica",
+            active_jobs="replica",
+            rate_limits=state.rate_limiter.scope,
+        ),
     )
 
 

@@ -102,7 +102,7 @@ class GenerateSession:
 
     async def _generate(self, payload: dict[str, Any]) -> None:
         request = WsGenerate.model_validate(payload)
-        check_rate_limit(self._ws.scope, self._state.rate_limiter, LimitClass.GENERATE)
+        await check_rate_limit(self._ws.scope, self._state.rate_limiter, LimitClass.GENERATE)
         options = generate_options(request.data)
         if request.data.stream:
             if self._streaming is not None:

@@ -5,6 +5,10 @@ worker_count is `workers`, ...). Values changed through PUT are stored in the da
 next start, override the environment. Live keys are written onto the running Settings object, which
 every part of the server reads at the time it needs the value; the other keys are saved and reported
 as needing a restart, and the running server keeps its old value until then.
+
+Replicas on one database share the config: a change saved on one is announced on the cluster bus, and
+every other replica reads the stored values again and applies the live ones (also whenever its bus
+reconnects, in case it missed an announcement).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tts_server.errors import InvalidRequest
+from tts_server.runtime.cluster import ClusterBus
 from tts_server.schemas.config import ServerConfig
 from tts_server.settings import DeviceChoice, Settings
 from tts_server.store.config import ConfigStore
@@ -47,6 +52,7 @@ RESTART_KEYS = frozenset(
 )
 
 _SERVER_LOGGER = "tts_server"
+CONFIG_CHANGED = "tts_config"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,26 +72,35 @@ def config_of(settings: Settings) -> ServerConfig:
 
 def with_stored_config(settings: Settings, store: ConfigStore) -> Settings:
     """A copy of `settings` with the values saved by earlier PUT /config calls. Blocking (start-up)."""
-    current = config_of(settings)
+    accepted = _acceptable(config_of(settings), store.load())
+    if accepted:
+        log.info("runtime config from the database: %s", ", ".join(sorted(accepted)))
+    return settings.model_copy(update=_as_settings(accepted))
+
+
+def _acceptable(current: ServerConfig, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored values that still validate (one an older server stored may not)."""
     accepted: dict[str, Any] = {}
-    for key, value in store.load().items():
+    for key, value in stored.items():
         try:
             validated_change(current, {key: value})
         except (ValidationError, InvalidRequest) as exc:
             log.warning("ignoring stored config %s=%r: %s", key, value, exc)
             continue
         accepted[key] = value
-    if accepted:
-        log.info("runtime config from the database: %s", ", ".join(sorted(accepted)))
-    return settings.model_copy(update=_as_settings(accepted))
+    return accepted
 
 
 class RuntimeConfig:
-    def __init__(self, settings: Settings, store: ConfigStore) -> None:
+    def __init__(self, settings: Settings, store: ConfigStore, bus: ClusterBus | None = None) -> None:
         self._settings = settings
         self._store = store
         self._saved = config_of(settings)
+        self._bus = bus
         apply_log_level(settings.debug_mode)
+        if bus is not None:
+            bus.subscribe(CONFIG_CHANGED, lambda payload: self.reload())
+            bus.on_connect(self.reload)
 
     def view(self) -> ServerConfig:
         """The saved configuration: live values, and restart-only values as they will be after a restart."""
@@ -104,7 +119,18 @@ class RuntimeConfig:
         await self._store.save({key: getattr(merged, key) for key in updated})
         self._saved = merged
         self._apply_live({key: getattr(merged, key) for key in updated if key not in RESTART_KEYS})
+        if updated and self._bus is not None:
+            self._bus.publish(CONFIG_CHANGED, {"keys": updated})
         return ConfigChange(updated, [key for key in updated if key in RESTART_KEYS], merged)
+
+    async def reload(self) -> None:
+        """Read the stored values again (another replica changed them) and apply the live ones."""
+        accepted = _acceptable(self._saved, await self._store.load_async())
+        changed = {key: value for key, value in accepted.items() if getattr(self._saved, key) != value}
+        if not changed:
+            return
+        self._saved = validated_change(self._saved, changed)
+        self._apply_live({key: getattr(self._saved, key) for key in changed if key not in RESTART_KEYS})
 
     def _apply_live(self, values: Mapping[str, Any]) -> None:
         for field, value in _as_settings(values).items():

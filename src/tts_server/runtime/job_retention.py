@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from tts_server.settings import Settings
+from tts_server.store.job_claims import JobClaims
 from tts_server.store.job_files import ResultFiles
 from tts_server.store.jobs import JobStore
 from tts_server.store.models import utc_now
@@ -36,12 +37,14 @@ class JobRetention:
         cutoff = utc_now() - timedelta(hours=hours)
         expired = await self._store.delete_finished_before(cutoff)
         referenced = await self._store.result_files()
+        live = await JobClaims(self._store.db).live_tokens()  # temp files of jobs running on any replica
         names = [record.result_file for record in expired if record.result_file]
 
         def remove() -> None:
             for name in names:
                 self._files.remove(name)
             self._files.remove_orphans(referenced, cutoff.timestamp())
+            self._files.remove_stale_parts(live)  # left by a replica that died mid-job
 
         await asyncio.to_thread(remove)
         if expired:

@@ -1,4 +1,4 @@
-"""Per-client-IP rate limits by request class, on the `limits` library (in-memory moving windows).
+"""Per-client-IP rate limits by request class, on the `limits` library (moving windows).
 
 The limits are read from the live Settings on every check, so PUT /config changes them at once. The
 client is the connection's peer address; X-Forwarded-For is believed only when the peer is one of
@@ -8,19 +8,27 @@ Clients in TTS_RATE_LIMIT_EXEMPT (by default this machine's loopback addresses) 
 trying the server on their own machine is never refused. A request that carries a forwarding header from a
 peer that is not a trusted proxy is never exempt: it came through a proxy we know nothing of, and its
 client could be anyone (a reverse proxy on this host that is not listed in TTS_TRUSTED_PROXIES).
+
+Counters live where TTS_RATE_LIMIT_STORAGE says: in this process (memory://, each replica counts
+alone), or in a storage every replica shares (redis://..., through the library's async client, so no
+check blocks the event loop). A shared storage that cannot be reached lets requests through, with a
+warning: rate limiting is not worth an outage.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter as SharedWindowLimiter
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from tts_server.settings import Settings
@@ -28,6 +36,7 @@ from tts_server.settings import Settings
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Headers by which a proxy names the client it forwards (lower case, as ASGI gives them).
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+log = logging.getLogger(__name__)
 
 
 class LimitClass(StrEnum):
@@ -60,6 +69,8 @@ class RateLimiter:
         self._settings = settings
         self._storage = MemoryStorage()
         self._strategy = MovingWindowRateLimiter(self._storage)
+        self._shared = _shared_limiter(settings.rate_limit_storage)
+        self._failures = 0
         self._items: dict[str, RateLimitItem] = {}
         self._proxies = tuple(_network(proxy) for proxy in settings.trusted_proxy_list)
         self._exempt = tuple(_network(network) for network in settings.rate_limit_exempt_list)
@@ -68,13 +79,34 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self._settings.rate_limit_enabled
 
-    def hit(self, limit_class: LimitClass, client: str) -> LimitDecision | None:
-        """Count one request of `client`; None when rate limiting is off."""
+    @property
+    def scope(self) -> Literal["replica", "all"]:
+        """Whose requests the counters count: this replica's, or every replica's (a shared storage)."""
+        return "replica" if self._shared is None else "all"
+
+    async def hit(self, limit_class: LimitClass, client: str) -> LimitDecision | None:
+        """Count one request of `client`; None when rate limiting is off (or its storage is unreachable)."""
         if not self.enabled:
             return None
         item = self._item(limit_class)
+        if self._shared is not None:
+            return await self._hit_shared(self._shared, item, limit_class, client)
         allowed = self._strategy.hit(item, limit_class.value, client)
         stats = self._strategy.get_window_stats(item, limit_class.value, client)
+        return LimitDecision(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
+
+    async def _hit_shared(
+        self, shared: SharedWindowLimiter, item: RateLimitItem, limit_class: LimitClass, client: str
+    ) -> LimitDecision | None:
+        try:
+            allowed = await shared.hit(item, limit_class.value, client)
+            stats = await shared.get_window_stats(item, limit_class.value, client)
+        except Exception as error:  # the storage is down: let the request through
+            self._failures += 1
+            if self._failures in (1, 100) or self._failures % 10_000 == 0:
+                log.warning("Rate-limit storage unreachable (%d checks let through): %s", self._failures, error)
+            return None
+        self._failures = 0
         return LimitDecision(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
@@ -115,6 +147,16 @@ def _within(address: str, networks: tuple[IpNetwork, ...]) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack listener is 127.0.0.1
     return any(ip in network for network in networks)
+
+
+def _shared_limiter(uri: str) -> SharedWindowLimiter | None:
+    """The async limiter over a shared storage URI; None for memory:// (this process's own counters)."""
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return None
+    if scheme.startswith("redis"):  # the redis client the 'postgres' extra installs, not coredis
+        return SharedWindowLimiter(storage_from_string(f"async+{uri}", implementation="redispy"))
+    return SharedWindowLimiter(storage_from_string(f"async+{uri}"))
 
 
 def _network(value: str) -> IpNetwork:

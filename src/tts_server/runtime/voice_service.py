@@ -6,6 +6,10 @@ failing recogniser never fails an upload: the voice is kept without a transcript
 warning), and the start-up discovery of audio_prompts/ as an owned background task.
 
 Construction does no I/O; `start` opens the library (schema, crash recovery) off the event loop.
+
+Replicas on one database see each other's voices at once: every lookup reads the database, and the
+in-memory id indexes that let built-in names skip it learn new ids from the other replicas' notices
+(and, for a name nobody here knows, from one look at the database before it is called unknown).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TypedDict
 
 from tts_server.engines.base import ReferenceAudio
 from tts_server.errors import NotFound
+from tts_server.runtime.cluster import ClusterBus
 from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.store.database import Database
 from tts_server.store.ids import validate_voice_id
@@ -36,6 +41,8 @@ from tts_server.store.voices import VoiceLibrary
 __all__ = ["DiscoveryReport", "MappingChanges", "Transcriber", "UploadOutcome", "VoiceService"]
 
 log = logging.getLogger(__name__)
+
+VOICES_CHANGED = "tts_voices"
 
 TranscriberSource = Callable[[], Transcriber | None]
 """Returns the transcriber to use now (None when there is none); looked up at each use, so Whisper can
@@ -85,6 +92,7 @@ class VoiceService:
         max_seconds: float,
         transcriber: TranscriberSource = _no_transcriber,
         auto_transcribe: Callable[[], bool] = _off,
+        bus: ClusterBus | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.max_upload_bytes = max_upload_bytes
@@ -95,6 +103,10 @@ class VoiceService:
         self._library: VoiceLibrary | None = None
         self._mappings: VoiceMappings | None = None
         self._tasks = TaskSupervisor("voices")
+        self._bus = bus
+        if bus is not None:
+            bus.subscribe(VOICES_CHANGED, self._on_notice)
+            bus.on_connect(self._reload_ids)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -107,7 +119,11 @@ class VoiceService:
         self._library = await VoiceLibrary.open(
             self.data_dir, self._db, max_upload_bytes=self.max_upload_bytes, max_seconds=self._max_seconds
         )
-        self._mappings = await asyncio.to_thread(VoiceMappings, self._db)  # may migrate its table
+        self._mappings = await asyncio.to_thread(VoiceMappings, self._db)
+        loop = asyncio.get_running_loop()
+        announce = self._announcer(loop)
+        self._library.on_written = announce
+        self._mappings.on_written = announce
         if discover:
             self._tasks.spawn("startup-discovery", self._discover_at_start())
 
@@ -131,6 +147,43 @@ class VoiceService:
         """False when `voice_id` is neither a stored voice nor a mapping; answered from memory, so
         built-in names resolve without a database round trip."""
         return self.mappings.may_exist(voice_id) or self.library.may_exist(voice_id)
+
+    async def learn(self, voice_id: str) -> bool:
+        """Whether a voice or mapping with this id exists, asking the database (another replica may have
+        just written it); the in-memory indexes learn it when it does."""
+        if self._mappings is None or self._library is None or self._bus is None or not self._bus.shared:
+            return False  # alone on its database, this replica's indexes miss nothing
+        if await self._mappings.get(voice_id) is not None:
+            self._mappings.learned(voice_id)
+            return True
+        if await self._library.get(voice_id) is not None:
+            self._library.learned(voice_id)
+            return True
+        return False
+
+    # --- other replicas -----------------------------------------------------------------------
+
+    def _announcer(self, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+        """Tell the other replicas about a written id; callable from the worker threads that write."""
+        bus = self._bus
+        if bus is None or not bus.shared:
+            return lambda voice_id: None
+
+        def announce(voice_id: str) -> None:
+            loop.call_soon_threadsafe(bus.publish, VOICES_CHANGED, {"id": voice_id})
+
+        return announce
+
+    def _on_notice(self, payload: dict[str, object]) -> None:
+        voice_id = str(payload.get("id", ""))
+        if self._library is not None and self._mappings is not None and voice_id:
+            self._library.learned(voice_id)
+            self._mappings.learned(voice_id)
+
+    async def _reload_ids(self) -> None:
+        if self._library is not None and self._mappings is not None:
+            await self._library.reload_ids()
+            await self._mappings.reload_ids()
 
     # --- reference voices ---------------------------------------------------------------------
 

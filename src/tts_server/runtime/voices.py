@@ -45,6 +45,10 @@ class VoiceResolver:
                 return VoiceSelection(voice_id=name, reference=reference, language=language)
         if runner.has_voice(name.lower()):
             return VoiceSelection(voice_id=name, builtin=name.lower(), language=language)
+        known = self._voices is None or not is_valid_voice_id(name) or self._voices.may_hold(name)
+        if not known and self._voices is not None and await self._voices.learn(name):
+            # written a moment ago, on another replica
+            return await self.resolve(voice_id, runner, language=language, param=param)
         raise VoiceNotFound(name, param=param)
 
     async def _from_mapping(

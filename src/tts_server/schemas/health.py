@@ -17,9 +17,15 @@ class EngineHealth(BaseModel):
     waiting: int
 
 
+class DatabaseHealth(BaseModel):
+    dialect: Literal["sqlite", "postgresql"] = Field(description="sqlite: this server alone; postgresql: shared.")
+    reachable: bool = Field(description="False while the database cannot be reached: what needs it answers 503.")
+
+
 class HealthResponse(BaseModel):
     status: Literal["healthy", "loading", "degraded", "unhealthy"] = Field(
-        description="healthy: default engine ready; loading: still loading; degraded: fell back or partly failed."
+        description="healthy: default engine ready; loading: still loading; degraded: fell back or partly failed, "
+        "or the database cannot be reached."
     )
     provider: str = Field(description="Engine serving requests by default.")
     models_loaded: bool
@@ -37,3 +43,5 @@ class HealthResponse(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="Why an engine is not in use (e.g. Dia weights not found) and how to fix it."
     )
+    replica_id: str = Field(description="Which replica answered (TTS_REPLICA_ID, or host name and process id).")
+    database: DatabaseHealth

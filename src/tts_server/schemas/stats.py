@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -40,8 +42,20 @@ class QueueStats(BaseModel):
     active_jobs: int
 
 
+class StatsScope(BaseModel):
+    """Whose figures these are: this replica's, or every replica's (behind a load balancer)."""
+
+    replica_id: str = Field(description="The replica that answered.")
+    requests: Literal["replica"] = Field(description="requests and performance count this replica's work only.")
+    resources: Literal["replica"] = Field(description="CPU, memory and GPU of this replica's machine and process.")
+    queued_jobs: Literal["replica", "all"] = Field(description="all: jobs waiting on every replica (shared database).")
+    active_jobs: Literal["replica"] = Field(description="Jobs running on this replica.")
+    rate_limits: Literal["replica", "all"] = Field(description="all: the counters are shared (TTS_RATE_LIMIT_STORAGE).")
+
+
 class StatsResponse(BaseModel):
     requests: RequestStats
     performance: PerformanceStats
     resources: ResourceStats
     jobs: QueueStats
+    scope: StatsScope

@@ -1,28 +1,34 @@
-"""Async jobs in the embedded database: one row per job, its request, state and result file.
+"""Async jobs in the database: one row per job, its request, state, lease and result file.
 
 A row moves pending -> processing -> completed | failed | cancelled. Every move to a final state is a
-conditional UPDATE (`WHERE status IN ('pending', 'processing')`), so when a cancel and a completion race,
-exactly one of them wins and the loser learns it. The result audio itself is a file under outputs/,
-named `<job_id>.<ext>`; the row records the name only once the file is complete.
+conditional write on a locked row (`finish`), so when a cancel and a completion race, exactly one of
+them wins and the loser learns it. The result audio itself is a file under outputs/, named
+`<job_id>.<ext>`; the row records the name only once the file is complete.
+
+Any replica may run any job: claims, leases and their fencing are in job_claims.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tts_server.store.database import Database, Schema, sql_migration
-from tts_server.store.models import from_db_time, to_db_time, utc_now
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+
+from tts_server.store.database import Database
+from tts_server.store.models import utc_now
+from tts_server.store.schema import jobs
 
 PREVIEW_CHARS = 100
 JOB_ID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+_JOBS = jobs.c
 
 
 class JobStatus(StrEnum):
@@ -38,37 +44,7 @@ class JobStatus(StrEnum):
 
 
 _FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-_OPEN = "('pending', 'processing')"
-
-JOBS_SCHEMA = Schema(
-    name="jobs",
-    migrations=(
-        sql_migration(
-            """CREATE TABLE jobs (
-                job_id TEXT PRIMARY KEY,
-                status TEXT NOT NULL,
-                progress REAL NOT NULL DEFAULT 0,
-                stage TEXT,
-                error_message TEXT,
-                error_code TEXT,
-                text_preview TEXT NOT NULL,
-                params TEXT NOT NULL,
-                response_format TEXT NOT NULL,
-                media_type TEXT,
-                result_file TEXT,
-                engine TEXT,
-                audio_seconds REAL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                created_at TEXT NOT NULL,
-                started_at TEXT,
-                completed_at TEXT,
-                duration REAL
-            )""",
-            "CREATE INDEX jobs_by_status ON jobs (status, created_at)",
-            "CREATE INDEX jobs_by_created ON jobs (created_at)",
-        ),
-    ),
-)
+OPEN_STATUSES = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +67,9 @@ class JobRecord:
     started_at: datetime | None
     completed_at: datetime | None
     duration: float | None  # seconds from start of processing to the end
+    lease_owner: str | None = None  # the replica running it (while processing)
+    lease_token: str | None = None  # fences that replica's writes (see job_claims.py)
+    stream_audio: bool = False  # its audio is relayed to watchers on every replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +83,6 @@ class JobOutcome:
     media_type: str | None = None
     engine: str | None = None
     audio_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """What the start-up scan found: jobs to run again, in their original order, and jobs given up."""
-
-    runnable: tuple[str, ...]
-    given_up: tuple[str, ...]
 
 
 def new_job_id() -> str:
@@ -132,181 +103,168 @@ class JobStore:
     """Rows of the jobs table. Async methods run their SQL in a worker thread, one transaction each."""
 
     def __init__(self, db: Database) -> None:
-        db.ensure_schema(JOBS_SCHEMA)
         self._db = db
 
-    async def create(self, job_id: str, text: str, params: dict[str, Any], response_format: str) -> JobRecord:
-        now = to_db_time(utc_now())
-        row = (job_id, JobStatus.PENDING.value, "queued", text_preview(text), json.dumps(params), response_format, now)
+    @property
+    def db(self) -> Database:
+        return self._db
 
-        def insert(conn: sqlite3.Connection) -> JobRecord:
-            conn.execute(
-                "INSERT INTO jobs (job_id, status, stage, text_preview, params, response_format, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            return _select(conn, job_id)  # type: ignore[return-value]
+    async def create(
+        self,
+        job_id: str,
+        text: str,
+        params: dict[str, Any],
+        response_format: str,
+        *,
+        stream_audio: bool = False,
+        max_pending: int | None = None,
+    ) -> JobRecord | int:
+        """Insert a pending job. With `max_pending`, when that many jobs already wait, insert nothing
+        and return how many wait."""
+        row = {
+            "job_id": job_id,
+            "status": JobStatus.PENDING.value,
+            "stage": "queued",
+            "text_preview": text_preview(text),
+            "params": json.dumps(params),
+            "response_format": response_format,
+            "created_at": utc_now(),
+            "stream_audio": stream_audio,
+        }
 
-        return await self._db.run(insert)
+        def insert_row(conn: Connection) -> JobRecord | int:
+            if max_pending is not None:
+                waiting = count_pending(conn)
+                if waiting >= max_pending:
+                    return waiting
+            conn.execute(insert(jobs).values(row))
+            record = select_job(conn, job_id)
+            assert record is not None
+            return record
+
+        return await self._db.run(insert_row)
 
     async def get(self, job_id: str) -> JobRecord | None:
-        return await self._db.run(lambda conn: _select(conn, job_id))
+        return await self._db.run(lambda conn: select_job(conn, job_id))
+
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        def select_many(conn: Connection) -> list[JobRecord]:
+            return [_record(row._mapping) for row in conn.execute(select(jobs).where(_JOBS.job_id.in_(job_ids)))]
+
+        return await self._db.run(select_many) if job_ids else []
 
     async def list_jobs(self, status: JobStatus | None, limit: int) -> list[JobRecord]:
-        def select(conn: sqlite3.Connection) -> list[JobRecord]:
-            if status is None:
-                rows = conn.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT ?", (status.value, limit)
-                )
-            return [_record(row) for row in rows]
+        def select_rows(conn: Connection) -> list[JobRecord]:
+            query = select(jobs).order_by(_JOBS.created_at.desc()).limit(limit)
+            if status is not None:
+                query = query.where(_JOBS.status == status.value)
+            return [_record(row._mapping) for row in conn.execute(query)]
 
-        return await self._db.run(select)
+        return await self._db.run(select_rows)
 
-    async def claim(self, job_id: str) -> JobRecord | None:
-        """Pending -> processing (one more attempt). None when the job is no longer pending."""
-
-        def claim(conn: sqlite3.Connection) -> JobRecord | None:
-            updated = conn.execute(
-                "UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = ?, "
-                "stage = 'generating', progress = 0 WHERE job_id = ? AND status = 'pending'",
-                (to_db_time(utc_now()), job_id),
-            ).rowcount
-            return _select(conn, job_id) if updated else None
-
-        return await self._db.run(claim)
-
-    async def save_progress(self, job_id: str, progress: float, stage: str) -> None:
-        await self._db.run(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET progress = ?, stage = ? WHERE job_id = ? AND status = 'processing'",
-                (progress, stage, job_id),
-            )
-        )
+    async def pending_count(self) -> int:
+        return await self._db.run(count_pending)
 
     async def finish(
-        self, job_id: str, outcome: JobOutcome, *, expected: JobStatus | None = None
+        self,
+        job_id: str,
+        outcome: JobOutcome,
+        *,
+        expected: JobStatus | None = None,
+        token: str | None = None,
+        publish: Callable[[], str] | None = None,
     ) -> JobRecord | None:
-        """Move an open job (or only one in status `expected`) to its final state. None when it was
-        not in such a state any more: whoever changed it first won."""
+        """Move an open job (or only one in status `expected`, or only one still leased under `token`)
+        to its final state. None when it was not in such a state any more: whoever changed it first won.
+
+        `publish` runs inside the transaction, on the locked row, once the job is known to be ours: it
+        moves the result file into place and returns its name (a lost lease never touches the file)."""
         now = utc_now()
 
-        def finish(conn: sqlite3.Connection) -> JobRecord | None:
-            current = _select(conn, job_id)
+        def finish(conn: Connection) -> JobRecord | None:
+            current = select_job(conn, job_id, for_update=True)
             if current is None or current.status.finished or expected not in (None, current.status):
                 return None
+            if token is not None and current.lease_token != token:
+                return None
+            result_file = publish() if publish is not None else outcome.result_file
             duration = (now - current.started_at).total_seconds() if current.started_at else None
-            conn.execute(
-                "UPDATE jobs SET status = ?, error_message = ?, error_code = ?, result_file = ?, media_type = ?, "
-                "engine = ?, audio_seconds = ?, completed_at = ?, duration = ?, stage = ?, "
-                "progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END WHERE job_id = ?",
-                (
-                    outcome.status.value, outcome.error_message, outcome.error_code, outcome.result_file,
-                    outcome.media_type, outcome.engine, outcome.audio_seconds, to_db_time(now), duration,
-                    outcome.status.value, outcome.status.value, job_id,
-                ),
-            )
-            return _select(conn, job_id)
+            values = {
+                "status": outcome.status.value,
+                "error_message": outcome.error_message,
+                "error_code": outcome.error_code,
+                "result_file": result_file,
+                "media_type": outcome.media_type,
+                "engine": outcome.engine,
+                "audio_seconds": outcome.audio_seconds,
+                "completed_at": now,
+                "duration": duration,
+                "stage": outcome.status.value,
+                "lease_expires_at": None,
+            }
+            if outcome.status is JobStatus.COMPLETED:
+                values["progress"] = 100
+            conn.execute(update(jobs).where(_JOBS.job_id == job_id).values(values))
+            return select_job(conn, job_id)
 
         return await self._db.run(finish)
 
     async def clear_result(self, job_id: str) -> str | None:
         """Forget a result file (it is being deleted); returns its name, or None if there was none."""
 
-        def clear(conn: sqlite3.Connection) -> str | None:
-            current = _select(conn, job_id)
+        def clear(conn: Connection) -> str | None:
+            current = select_job(conn, job_id, for_update=True)
             if current is None or current.result_file is None:
                 return None
-            conn.execute("UPDATE jobs SET result_file = NULL WHERE job_id = ?", (job_id,))
+            conn.execute(update(jobs).where(_JOBS.job_id == job_id).values(result_file=None))
             return current.result_file
 
         return await self._db.run(clear)
 
-    async def requeue(self, job_id: str) -> None:
-        """A job interrupted by a clean shutdown goes back to pending; the attempt is not held against it."""
-        await self._db.run(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET status = 'pending', stage = 'queued', progress = 0, started_at = NULL, "
-                "attempts = MAX(attempts - 1, 0) WHERE job_id = ? AND status = 'processing'",
-                (job_id,),
-            )
-        )
-
-    async def recover(self, max_attempts: int) -> Recovery:
-        """At start-up: jobs left processing by a crash run again until they used `max_attempts`."""
-
-        def recover(conn: sqlite3.Connection) -> Recovery:
-            given_up = [
-                row["job_id"]
-                for row in conn.execute(
-                    "SELECT job_id FROM jobs WHERE status = 'processing' AND attempts >= ?", (max_attempts,)
-                )
-            ]
-            reason = (
-                f"The server stopped while this job was being processed, {max_attempts} times; "
-                "it is not retried again."
-            )
-            for job_id in given_up:
-                conn.execute(
-                    "UPDATE jobs SET status = 'failed', stage = 'failed', error_message = ?, error_code = ?, "
-                    "completed_at = ? WHERE job_id = ?",
-                    (reason, "INTERNAL_ERROR", to_db_time(utc_now()), job_id),
-                )
-            conn.execute(
-                "UPDATE jobs SET status = 'pending', stage = 'queued', progress = 0 WHERE status = 'processing'"
-            )
-            runnable = [
-                row["job_id"]
-                for row in conn.execute("SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at")
-            ]
-            return Recovery(tuple(runnable), tuple(given_up))
-
-        return await self._db.run(recover)
-
     async def delete(self, job_id: str) -> JobRecord | None:
         """Remove a finished job's row; returns it (for its result file), or None if it was not finished."""
 
-        def delete(conn: sqlite3.Connection) -> JobRecord | None:
-            current = _select(conn, job_id)
+        def remove(conn: Connection) -> JobRecord | None:
+            current = select_job(conn, job_id, for_update=True)
             if current is None or not current.status.finished:
                 return None
-            conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            conn.execute(delete(jobs).where(_JOBS.job_id == job_id))
             return current
 
-        return await self._db.run(delete)
+        return await self._db.run(remove)
 
     async def delete_finished_before(self, cutoff: datetime) -> list[JobRecord]:
         """Remove finished jobs that ended before `cutoff`; returns them, for their result files."""
 
-        def delete(conn: sqlite3.Connection) -> list[JobRecord]:
-            rows = [
-                _record(row)
-                for row in conn.execute(
-                    f"SELECT * FROM jobs WHERE status NOT IN {_OPEN} AND completed_at < ?", (to_db_time(cutoff),)
-                )
-            ]
-            conn.executemany("DELETE FROM jobs WHERE job_id = ?", [(row.job_id,) for row in rows])
+        def remove(conn: Connection) -> list[JobRecord]:
+            expired = _JOBS.status.not_in(OPEN_STATUSES) & (_JOBS.completed_at < cutoff)
+            rows = [_record(row._mapping) for row in conn.execute(select(jobs).where(expired))]
+            if rows:
+                conn.execute(delete(jobs).where(_JOBS.job_id.in_([row.job_id for row in rows])))
             return rows
 
-        return await self._db.run(delete)
+        return await self._db.run(remove)
 
     async def result_files(self) -> set[str]:
         """Names of every result file a row still points to (to tell orphans apart)."""
 
-        def select(conn: sqlite3.Connection) -> set[str]:
-            rows = conn.execute("SELECT result_file FROM jobs WHERE result_file IS NOT NULL")
-            return {str(row["result_file"]) for row in rows}
+        def select_names(conn: Connection) -> set[str]:
+            return {str(name) for name in conn.scalars(select(_JOBS.result_file).where(_JOBS.result_file.is_not(None)))}
 
-        return await self._db.run(select)
-
-
-def _select(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
-    row = conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-    return _record(row) if row else None
+        return await self._db.run(select_names)
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+def count_pending(conn: Connection) -> int:
+    return int(conn.scalar(select(func.count()).select_from(jobs).where(_JOBS.status == JobStatus.PENDING.value)) or 0)
+
+
+def select_job(conn: Connection, job_id: str, *, for_update: bool = False) -> JobRecord | None:
+    query = select(jobs).where(_JOBS.job_id == job_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    return _record(row._mapping) if row else None
+
+
+def _record(row: RowMapping) -> JobRecord:
     return JobRecord(
         job_id=row["job_id"],
         status=JobStatus(row["status"]),
@@ -322,13 +280,11 @@ def _record(row: sqlite3.Row) -> JobRecord:
         engine=row["engine"],
         audio_seconds=row["audio_seconds"],
         attempts=int(row["attempts"]),
-        created_at=from_db_time(row["created_at"]),
-        started_at=_time(row["started_at"]),
-        completed_at=_time(row["completed_at"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
         duration=row["duration"],
+        lease_owner=row["lease_owner"],
+        lease_token=row["lease_token"],
+        stream_audio=bool(row["stream_audio"]),
     )
-
-
-def _time(value: str | None) -> datetime | None:
-    return from_db_time(value) if value else None
-

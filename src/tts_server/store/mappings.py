@@ -7,43 +7,29 @@ A mapping does not own its audio prompt: deleting the prompt leaves the mapping 
 from __future__ import annotations
 
 import builtins
-import sqlite3
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tts_server.engines.base import Speaker
 from tts_server.errors import InvalidRequest, NotFound, VoiceNotFound
-from tts_server.store.database import Database, Schema, sql_migration
+from tts_server.store.database import Database
 from tts_server.store.ids import KnownIds, is_valid_voice_id, validate_voice_id
-from tts_server.store.models import VoiceMapping, from_db_time, to_db_time, utc_now
-from tts_server.store.voice_rows import VOICES_SCHEMA, select_voice
+from tts_server.store.models import VoiceMapping, utc_now
+from tts_server.store.schema import id_key, reference_voices, voice_mappings
+from tts_server.store.voice_rows import select_voice
 
 DEFAULT_STYLE = "neutral"
-_SEED_RANGE = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
+_SEED_RANGE = range(-(2**63), 2**63)  # what a 64-bit integer column holds
 
-MAPPINGS_SCHEMA = Schema(
-    "voice_mappings",
-    (
-        sql_migration(
-            """CREATE TABLE voice_mappings (
-                voice_id TEXT PRIMARY KEY COLLATE NOCASE,
-                style TEXT NOT NULL,
-                primary_speaker TEXT NOT NULL CHECK (primary_speaker IN ('S1', 'S2')),
-                audio_prompt TEXT COLLATE NOCASE,
-                audio_prompt_transcript TEXT,
-                voice_seed INTEGER,
-                created_at TEXT NOT NULL,
-                updated_at TEXT NOT NULL
-            )"""
-        ),
-    ),
-)
-
-_SELECT = """
-    SELECT m.voice_id, m.style, m.primary_speaker, m.audio_prompt, m.audio_prompt_transcript, m.voice_seed,
-           m.created_at, m.updated_at,
-           m.audio_prompt IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM reference_voices r WHERE r.voice_id = m.audio_prompt) AS broken
-    FROM voice_mappings m
-"""
+_MAPPINGS = voice_mappings.c
+_BROKEN = (
+    _MAPPINGS.audio_prompt.is_not(None)
+    & ~exists().where(id_key(reference_voices.c.voice_id) == id_key(_MAPPINGS.audio_prompt))
+).label("broken")
+_SELECT = select(voice_mappings, _BROKEN)
 
 
 class VoiceMappings:
@@ -51,14 +37,21 @@ class VoiceMappings:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        db.ensure_schema(VOICES_SCHEMA)  # `broken` is computed against the voice library
-        db.ensure_schema(MAPPINGS_SCHEMA)
-        ids = db.run_sync(lambda conn: [row[0] for row in conn.execute("SELECT voice_id FROM voice_mappings")])
-        self._ids = KnownIds(ids)
+        self._ids = KnownIds(db.run_sync(_select_ids))
+        self.on_written: Callable[[str], None] = lambda voice_id: None  # told each id an upsert wrote
 
     def may_exist(self, voice_id: str) -> bool:
         """False when no mapping has this id; answered from memory (see KnownIds)."""
         return self._ids.may_exist(voice_id)
+
+    def learned(self, voice_id: str) -> None:
+        """Another replica wrote this id: it may exist now (its row is read at the next use)."""
+        self._ids.adding(voice_id)
+
+    async def reload_ids(self) -> None:
+        """Learn every id in the database (after notices from other replicas may have been missed)."""
+        for voice_id in await self._db.run(_select_ids):
+            self._ids.adding(voice_id)
 
     async def upsert(
         self,
@@ -79,33 +72,25 @@ class VoiceMappings:
         prompt = validate_voice_id(audio_prompt, "audio_prompt") if audio_prompt else None
         if voice_seed is not None and voice_seed not in _SEED_RANGE:
             raise InvalidRequest("'voice_seed' must fit in a signed 64-bit integer.", param="voice_seed")
-        values = (
-            (style or "").strip() or DEFAULT_STYLE,
-            speaker,
-            (audio_prompt_transcript or "").strip() or None,
-            voice_seed,
-        )
+        values: dict[str, Any] = {
+            "style": (style or "").strip() or DEFAULT_STYLE,
+            "primary_speaker": speaker,
+            "audio_prompt_transcript": (audio_prompt_transcript or "").strip() or None,
+            "voice_seed": voice_seed,
+        }
 
-        def write(conn: sqlite3.Connection) -> VoiceMapping:
+        def write(conn: Connection) -> VoiceMapping:
             self._ids.adding(voice_id)
-            prompt_id = _existing_prompt(conn, prompt) if prompt else None
-            now = to_db_time(utc_now())
-            conn.execute(
-                """INSERT INTO voice_mappings (voice_id, style, primary_speaker, audio_prompt_transcript,
-                       voice_seed, audio_prompt, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(voice_id) DO UPDATE SET
-                       style = excluded.style, primary_speaker = excluded.primary_speaker,
-                       audio_prompt_transcript = excluded.audio_prompt_transcript,
-                       voice_seed = excluded.voice_seed, audio_prompt = excluded.audio_prompt,
-                       updated_at = excluded.updated_at""",
-                (voice_id, *values, prompt_id, now, now),
-            )
+            values["audio_prompt"] = _existing_prompt(conn, prompt) if prompt else None
+            now = utc_now()
+            _upsert(conn, {"voice_id": voice_id, **values, "created_at": now, "updated_at": now})
             mapping = _select_one(conn, voice_id)
             assert mapping is not None
             return mapping
 
-        return await self._db.run(write)
+        mapping = await self._db.run(write)
+        self.on_written(mapping.voice_id)
+        return mapping
 
     async def get(self, voice_id: str) -> VoiceMapping | None:
         """The mapping with this id (any case), or None. Invalid ids are simply not found."""
@@ -114,8 +99,9 @@ class VoiceMappings:
         return await self._db.run(lambda conn: _select_one(conn, voice_id))
 
     async def list(self) -> builtins.list[VoiceMapping]:
-        def select_all(conn: sqlite3.Connection) -> builtins.list[VoiceMapping]:
-            return [_mapping(row) for row in conn.execute(_SELECT + " ORDER BY m.voice_id").fetchall()]
+        def select_all(conn: Connection) -> builtins.list[VoiceMapping]:
+            mappings = [_mapping(row._mapping) for row in conn.execute(_SELECT).all()]
+            return sorted(mappings, key=lambda mapping: mapping.voice_id.lower())  # alike in both dialects
 
         return await self._db.run(select_all)
 
@@ -123,11 +109,11 @@ class VoiceMappings:
         """Delete the mapping; NotFound (404) when there is none."""
         voice_id = validate_voice_id(voice_id, "voice_id")
 
-        def remove(conn: sqlite3.Connection) -> VoiceMapping:
+        def remove(conn: Connection) -> VoiceMapping:
             mapping = _select_one(conn, voice_id)
             if mapping is None:
                 raise NotFound(f"No voice mapping named '{voice_id}'.", param="voice_id")
-            conn.execute("DELETE FROM voice_mappings WHERE voice_id = ?", (voice_id,))
+            conn.execute(delete(voice_mappings).where(id_key(_MAPPINGS.voice_id) == voice_id.lower()))
             self._ids.deleted(voice_id)  # under the database lock, which orders writes of this id
             return mapping
 
@@ -146,7 +132,25 @@ def _speaker(value: str) -> Speaker:
     raise InvalidRequest(f"'primary_speaker' must be S1 or S2, not {value!r}.", param="primary_speaker")
 
 
-def _existing_prompt(conn: sqlite3.Connection, prompt: str) -> str:
+def _upsert(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Insert the mapping, or update every field but the id's spelling and created_at. The conflict
+    target is the case-insensitive key: the NOCASE primary key in SQLite, lower(voice_id) in PostgreSQL."""
+    statement: postgresql.Insert | sqlite.Insert
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(voice_mappings).values(row)
+        target: list[Any] = [id_key(_MAPPINGS.voice_id)]
+    else:
+        statement = sqlite.insert(voice_mappings).values(row)
+        target = [_MAPPINGS.voice_id]
+    updated = {key: statement.excluded[key] for key in row if key not in ("voice_id", "created_at")}
+    conn.execute(statement.on_conflict_do_update(index_elements=target, set_=updated))
+
+
+def _select_ids(conn: Connection) -> list[str]:
+    return list(conn.scalars(select(_MAPPINGS.voice_id)))
+
+
+def _existing_prompt(conn: Connection, prompt: str) -> str:
     voice = select_voice(conn, prompt)
     if voice is None:
         reason = f"Audio prompt '{prompt}' not found. GET /audio_prompts lists the uploaded prompts."
@@ -154,12 +158,12 @@ def _existing_prompt(conn: sqlite3.Connection, prompt: str) -> str:
     return voice.voice_id
 
 
-def _select_one(conn: sqlite3.Connection, voice_id: str) -> VoiceMapping | None:
-    row = conn.execute(_SELECT + " WHERE m.voice_id = ?", (voice_id,)).fetchone()
-    return _mapping(row) if row else None
+def _select_one(conn: Connection, voice_id: str) -> VoiceMapping | None:
+    row = conn.execute(_SELECT.where(id_key(_MAPPINGS.voice_id) == voice_id.lower())).first()
+    return _mapping(row._mapping) if row else None
 
 
-def _mapping(row: sqlite3.Row) -> VoiceMapping:
+def _mapping(row: RowMapping) -> VoiceMapping:
     return VoiceMapping(
         voice_id=row["voice_id"],
         style=row["style"],
@@ -167,7 +171,7 @@ def _mapping(row: sqlite3.Row) -> VoiceMapping:
         audio_prompt=row["audio_prompt"],
         audio_prompt_transcript=row["audio_prompt_transcript"],
         voice_seed=row["voice_seed"],
-        created_at=from_db_time(row["created_at"]),
-        updated_at=from_db_time(row["updated_at"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         broken=bool(row["broken"]),
     )

@@ -122,13 +122,14 @@ class VoiceFiles:
             for kind in ("new", "old", "absent"):
                 self._temp(swap.token, suffix, kind).unlink(missing_ok=True)
 
-    def sweep(self, keep_tokens: Iterable[str] = ()) -> list[Path]:
-        """Remove temp files of swaps that no journal row refers to (left by a crash)."""
+    def sweep(self, keep_tokens: Iterable[str] = (), older_than: float | None = None) -> list[Path]:
+        """Remove temp files of swaps that no journal row refers to (left by a crash); with
+        `older_than` (epoch seconds), only those last written before it."""
         keep = set(keep_tokens)
         removed: list[Path] = []
         for path in self.directory.iterdir():
             match = _TEMP_NAME.fullmatch(path.name)
-            if match and match["token"] not in keep and path.is_file():
+            if match and match["token"] not in keep and path.is_file() and _older(path, older_than):
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
@@ -137,6 +138,13 @@ class VoiceFiles:
     def _unlink(path: Path | None) -> None:
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+def _older(path: Path, than: float | None) -> bool:
+    try:
+        return than is None or path.stat().st_mtime < than
+    except FileNotFoundError:
+        return False
 
 
 def _fsync_dir(directory: Path) -> None:

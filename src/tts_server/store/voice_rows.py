@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 
-from tts_server.store.database import Schema, sql_migration
-from tts_server.store.models import StoredVoice, TranscriptSource, VoiceSource, from_db_time, to_db_time
+from sqlalchemy import Connection, RowMapping, delete, insert, select
 
-VOICES_SCHEMA = Schema(
-    "voices",
-    (
-        sql_migration(
-            """CREATE TABLE reference_voices (
-                voice_id TEXT PRIMARY KEY COLLATE NOCASE,
-                file_path TEXT NOT NULL,
-                duration REAL NOT NULL,
-                sample_rate INTEGER NOT NULL,
-                file_size INTEGER NOT NULL,
-                content_hash TEXT NOT NULL,
-                source_hash TEXT NOT NULL,
-                transcript TEXT,
-                transcript_source TEXT NOT NULL
-                    CHECK (transcript_source IN ('manual', 'file', 'whisper_auto', 'none')),
-                source TEXT NOT NULL CHECK (source IN ('reference', 'audio_prompt', 'discovered')),
-                source_filename TEXT,
-                created_at TEXT NOT NULL,
-                updated_at TEXT NOT NULL
-            )""",
-            # Undo records of file swaps in flight (voice_files.py); empty whenever nothing is moving.
-            """CREATE TABLE reference_voice_swaps (
-                token TEXT PRIMARY KEY,
-                voice_id TEXT NOT NULL COLLATE NOCASE,
-                actions TEXT NOT NULL
-            )""",
-        ),
-    ),
-)
+from tts_server.store.models import StoredVoice, TranscriptSource, VoiceSource
+from tts_server.store.schema import id_key, reference_voice_swaps, reference_voices
 
-_COLUMNS = (
-    "voice_id, file_path, duration, sample_rate, file_size, content_hash, source_hash, transcript, "
-    "transcript_source, source, source_filename, created_at, updated_at"
-)
+_VOICES = reference_voices.c
+_SWAPS = reference_voice_swaps.c
 
 
-def select_voice(conn: sqlite3.Connection, voice_id: str) -> StoredVoice | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM reference_voices WHERE voice_id = ?", (voice_id,)).fetchone()
-    return voice_from_row(row) if row else None
+def select_voice(conn: Connection, voice_id: str) -> StoredVoice | None:
+    row = conn.execute(select(reference_voices).where(id_key(_VOICES.voice_id) == voice_id.lower())).first()
+    return voice_from_row(row._mapping) if row else None
 
 
-def voice_from_row(row: sqlite3.Row) -> StoredVoice:
+def voice_from_row(row: RowMapping) -> StoredVoice:
     return StoredVoice(
         voice_id=row["voice_id"],
         file_path=row["file_path"],
@@ -62,57 +31,60 @@ def voice_from_row(row: sqlite3.Row) -> StoredVoice:
         transcript_source=TranscriptSource(row["transcript_source"]),
         source=VoiceSource(row["source"]),
         source_filename=row["source_filename"],
-        created_at=from_db_time(row["created_at"]),
-        updated_at=from_db_time(row["updated_at"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
-def pending_swaps(conn: sqlite3.Connection, voice_id: str | None) -> list[tuple[str, str, dict[str, str]]]:
-    query = "SELECT token, voice_id, actions FROM reference_voice_swaps"
-    rows = conn.execute(query + " WHERE voice_id = ?", (voice_id,)) if voice_id else conn.execute(query)
+def pending_swaps(conn: Connection, voice_id: str | None) -> list[tuple[str, str, dict[str, str]]]:
+    query = select(_SWAPS.token, _SWAPS.voice_id, _SWAPS.actions)
+    if voice_id:
+        query = query.where(id_key(_SWAPS.voice_id) == voice_id.lower())
     return [
-        (row["token"], row["voice_id"], dict(item.split(":", 1) for item in row["actions"].split(",") if item))
-        for row in rows.fetchall()
+        (row.token, row.voice_id, dict(item.split(":", 1) for item in row.actions.split(",") if item))
+        for row in conn.execute(query).all()
     ]
 
 
-def record_swap(conn: sqlite3.Connection, token: str, voice_id: str, actions: Mapping[str, str]) -> None:
+def record_swap(conn: Connection, token: str, voice_id: str, actions: Mapping[str, str]) -> None:
     """The undo record of a file swap, committed before the first file moves."""
     encoded = ",".join(f"{suffix}:{action}" for suffix, action in actions.items())
-    conn.execute(
-        "INSERT INTO reference_voice_swaps (token, voice_id, actions) VALUES (?, ?, ?)", (token, voice_id, encoded)
-    )
+    conn.execute(insert(reference_voice_swaps).values(token=token, voice_id=voice_id, actions=encoded))
 
 
-def select_voices(conn: sqlite3.Connection) -> list[StoredVoice]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM reference_voices ORDER BY voice_id").fetchall()
-    return [voice_from_row(row) for row in rows]
+def select_voices(conn: Connection) -> list[StoredVoice]:
+    # Sorted here, not in SQL: the dialects' collations order ids differently.
+    voices = [voice_from_row(row._mapping) for row in conn.execute(select(reference_voices)).all()]
+    return sorted(voices, key=lambda voice: voice.voice_id.lower())
 
 
-def drop_swap(conn: sqlite3.Connection, token: str) -> None:
-    conn.execute("DELETE FROM reference_voice_swaps WHERE token = ?", (token,))
+def select_voice_ids(conn: Connection) -> list[str]:
+    return list(conn.scalars(select(_VOICES.voice_id)))
 
 
-def commit_swap(conn: sqlite3.Connection, stem: str, token: str, new: StoredVoice | None) -> None:
+def drop_swap(conn: Connection, token: str) -> None:
+    conn.execute(delete(reference_voice_swaps).where(_SWAPS.token == token))
+
+
+def commit_swap(conn: Connection, stem: str, token: str, new: StoredVoice | None) -> None:
     """The commit point of a change: the new row (or none) replaces the old, and the undo record goes."""
-    conn.execute("DELETE FROM reference_voices WHERE voice_id = ?", (stem,))
+    conn.execute(delete(reference_voices).where(id_key(_VOICES.voice_id) == stem.lower()))
     if new is not None:
         conn.execute(
-            f"INSERT INTO reference_voices ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
-            (
-                new.voice_id,
-                new.file_path,
-                new.duration,
-                new.sample_rate,
-                new.file_size,
-                new.content_hash,
-                new.source_hash,
-                new.transcript,
-                new.transcript_source.value,
-                new.source.value,
-                new.source_filename,
-                to_db_time(new.created_at),
-                to_db_time(new.updated_at),
-            ),
+            insert(reference_voices).values(
+                voice_id=new.voice_id,
+                file_path=new.file_path,
+                duration=new.duration,
+                sample_rate=new.sample_rate,
+                file_size=new.file_size,
+                content_hash=new.content_hash,
+                source_hash=new.source_hash,
+                transcript=new.transcript,
+                transcript_source=new.transcript_source.value,
+                source=new.source.value,
+                source_filename=new.source_filename,
+                created_at=new.created_at,
+                updated_at=new.updated_at,
+            )
         )
     drop_swap(conn, token)

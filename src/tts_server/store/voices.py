@@ -18,12 +18,14 @@ import asyncio
 import builtins
 import hashlib
 import logging
-import sqlite3
-import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from tts_server.audio.decode import AudioDecodeError, decode_audio, is_silent
 from tts_server.audio.encode import AudioFormat, encode_audio
@@ -50,18 +52,17 @@ from tts_server.store.models import (
 )
 from tts_server.store.voice_files import AUDIO_EXTENSIONS, FileSwap, VoiceFiles
 from tts_server.store.voice_rows import (
-    VOICES_SCHEMA,
     commit_swap,
     drop_swap,
     pending_swaps,
     record_swap,
     select_voice,
+    select_voice_ids,
     select_voices,
 )
 
 __all__ = [
     "AUDIO_DIR",
-    "VOICES_SCHEMA",
     "AddedVoice",
     "StoredVoice",
     "Transcriber",
@@ -76,7 +77,8 @@ AUDIO_DIR = "audio_prompts"
 MAX_STORED_RATE = 44_100  # Dia's codec rate; higher rates are resampled once, at upload
 MIN_SECONDS = 1.0
 _WAV_HEADER_BYTES = 44
-_LOCK_STRIPES = 64
+# On a shared data dir, temp files younger than this may belong to a write in flight on another replica.
+STALE_TEMP_SECONDS = 600.0
 
 
 class Unchecked(Enum):
@@ -98,12 +100,11 @@ class VoiceLibrary:
         self.max_seconds = max_seconds
         self._db = db
         self._files = VoiceFiles(self.audio_dir)
-        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._discovery_lock = asyncio.Lock()
-        db.ensure_schema(VOICES_SCHEMA)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self._recover()
-        self._ids = KnownIds(voice.voice_id for voice in db.run_sync(select_voices))
+        self._ids = KnownIds(db.run_sync(select_voice_ids))
+        self.on_written: Callable[[str], None] = _ignore  # told each id a write may have created
 
     @classmethod
     async def open(cls, data_dir: Path, db: Database, *, max_upload_bytes: int, max_seconds: float) -> VoiceLibrary:
@@ -124,6 +125,15 @@ class VoiceLibrary:
     def may_exist(self, voice_id: str) -> bool:
         """False when no voice has this id; answered from memory (see KnownIds)."""
         return self._ids.may_exist(voice_id)
+
+    def learned(self, voice_id: str) -> None:
+        """Another replica wrote this id: it may exist now (its row is read at the next use)."""
+        self._ids.adding(voice_id)
+
+    async def reload_ids(self) -> None:
+        """Learn every id in the database (after notices from other replicas may have been missed)."""
+        for voice_id in await self._db.run(select_voice_ids):
+            self._ids.adding(voice_id)
 
     def audio_path(self, voice: StoredVoice) -> Path:
         return self.data_dir / voice.file_path
@@ -226,7 +236,7 @@ class VoiceLibrary:
         self, *, force_retranscribe: bool = False, transcribe: Transcriber | None = None
     ) -> DiscoveryResult:
         """Import audio files dropped into audio_prompts/ by hand (see discovery.py)."""
-        async with self._discovery_lock:
+        async with self._discovery_lock, self._db.lock_async("voice-discovery"):  # one replica at a time
             return await discover_voices(self, force_retranscribe=force_retranscribe, transcribe=transcribe)
 
     # --- internals ----------------------------------------------------------------------------
@@ -319,8 +329,11 @@ class VoiceLibrary:
         self._publish_locked(voice_id, swap, decide)
         return deleted[0]
 
-    def _lock(self, voice_id: str) -> threading.Lock:
-        return self._locks[hash(voice_id.lower()) % _LOCK_STRIPES]
+    @contextmanager
+    def _lock(self, voice_id: str) -> Iterator[None]:
+        """Orders the writes of one id: across threads, and across replicas on a shared database."""
+        with self._db.lock(f"voice:{voice_id.lower()}"):
+            yield
 
     def _publish(
         self, voice_id: str, swap: FileSwap, decide: Callable[[StoredVoice | None], StoredVoice | None]
@@ -350,11 +363,13 @@ class VoiceLibrary:
         self._files.finish(swap)
         if new is None:
             self._ids.deleted(voice_id)
+        else:
+            self.on_written(new.voice_id)
         return new
 
     @staticmethod
     def _begin_swap(
-        conn: sqlite3.Connection,
+        conn: Connection,
         voice_id: str,
         swap: FileSwap,
         decide: Callable[[StoredVoice | None], StoredVoice | None],
@@ -385,9 +400,20 @@ class VoiceLibrary:
             self._db.run_sync(lambda conn: drop_swap(conn, token))  # noqa: B023 - runs at once
 
     def _recover(self) -> None:
-        """At start-up: undo every swap a crash interrupted, then remove stray temp files."""
-        self._settle(None)
-        for path in self._files.sweep():
+        """At start-up: undo every swap a crash interrupted, then remove stray temp files.
+
+        On a shared database another replica may be mid-swap: each voice is settled under its lock
+        (a dead replica's locks are gone), and only temp files old enough to be nobody's are removed."""
+        if self._db.exclusive:
+            self._settle(None)
+            swept = self._files.sweep()
+        else:
+            for stem in {stem.lower() for _, stem, _ in self._db.run_sync(lambda conn: pending_swaps(conn, None))}:
+                with self._lock(stem):
+                    self._settle(stem)
+            keep = [token for token, _, _ in self._db.run_sync(lambda conn: pending_swaps(conn, None))]
+            swept = self._files.sweep(keep, older_than=time.time() - STALE_TEMP_SECONDS)
+        for path in swept:
             log.info("Removed %s, left by an interrupted write", path.name)
 
 
@@ -403,6 +429,10 @@ class _NewVoice:
     overwrite: bool
     param: str
     replacing: StoredVoice | Unchecked | None
+
+
+def _ignore(voice_id: str) -> None:
+    pass
 
 
 def _clean_transcript(text: str | None, source: TranscriptSource) -> tuple[str | None, TranscriptSource]:
