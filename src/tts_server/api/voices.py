@@ -15,12 +15,14 @@ router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
 
 async def _voice_list(state: StateDep) -> VoiceList:
-    return VoiceList(voices=[_entry(voice) for voice in await state.voices.list_voices(state.engines.default)])
+    listed = await state.voices.list_voices(state.engines.for_listing())
+    return VoiceList(voices=[_entry(voice) for voice in listed])
 
 
 @router.get("/v1/voices", response_model=VoiceList, responses=error_responses(), summary="List voices (S1-mini)")
 async def list_voices_v1(state: StateDep) -> VoiceList:
-    """Built-in voices of the default engine, then reference voices and voice mappings."""
+    """Built-in voices (the default engine's, then those of the other engines that only they have, each with
+    its engine and language), then reference voices and voice mappings."""
     return await _voice_list(state)
 
 

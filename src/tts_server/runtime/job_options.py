@@ -26,8 +26,8 @@ async def check_options(
     if len(options.text) > max_chars:
         message = f"Text is {len(options.text)} characters long; the limit is {max_chars}."
         raise TextTooLong(message, param=options.text_param)
-    runner = engines.get(options.model)
-    await voices.resolve(options.voice, runner, language=options.language, param=options.voice_param)
+    candidates = engines.candidates(options.model)
+    await voices.route(options.voice, candidates, language=options.language, param=options.voice_param)
 
 
 def options_to_params(options: SpeechOptions) -> dict[str, Any]:

@@ -139,8 +139,10 @@ class SpeechService:
         """Validate and admit a request, and wait for its first audio chunk."""
         fmt = parse_format(options.response_format)
         text = self._checked_text(options)
-        runner = self._engines.get(options.model)
-        voice = await self._voices.resolve(options.voice, runner, language=options.language, param=options.voice_param)
+        candidates = self._engines.candidates(options.model)
+        runner, voice = await self._voices.route(
+            options.voice, candidates, language=options.language, param=options.voice_param
+        )
         voice = self._customised(voice, options, runner)
         request = SynthesisRequest(
             text=self._prepare_text(text, runner),
