@@ -31,28 +31,30 @@ class PiperName:
     description: str = ""
 
 
+# Pace comes from the length factor; the noise width stays near 1, since it also moves the pace (a narrower
+# spread of phoneme lengths makes speech shorter on average) and would blur the differences of length.
 SHARED_NAMES: dict[str, tuple[Delivery, str]] = {
     "default": (Delivery(), "its own delivery"),
     # the Dia server's voices
     "aria": (Delivery(1.06, 1.15, 1.0), "warm, a little slower"),
-    "atlas": (Delivery(1.16, 0.8, 0.8), "slow and steady"),
-    "luna": (Delivery(1.1, 1.3, 1.2), "lilting, expressive"),
-    "kai": (Delivery(0.88, 1.1, 1.1), "brisk"),
-    "zara": (Delivery(1.08, 0.7, 0.9), "low-key, even"),
+    "atlas": (Delivery(1.18, 0.8, 0.95), "slow and steady"),
+    "luna": (Delivery(1.1, 1.3, 1.05), "lilting, expressive"),
+    "kai": (Delivery(0.88, 1.1, 1.0), "brisk"),
+    "zara": (Delivery(1.08, 0.7, 0.95), "low-key, even"),
     "nova": (Delivery(0.95, 1.25, 1.0), "bright, lively"),
     # OpenAI's voices (nova is above)
-    "alloy": (Delivery(1.0, 0.9, 0.9), "even, neutral"),
-    "ash": (Delivery(1.04, 0.75, 0.85), "calm"),
-    "ballad": (Delivery(1.2, 1.3, 1.2), "slow, expressive storyteller"),
-    "coral": (Delivery(0.92, 1.2, 1.1), "lively"),
-    "echo": (Delivery(1.0, 0.5, 0.6), "flat, steady"),
-    "fable": (Delivery(1.12, 1.2, 1.1), "unhurried narrator"),
-    "onyx": (Delivery(1.22, 0.7, 0.7), "deliberate"),
-    "sage": (Delivery(1.1, 0.8, 0.8), "measured"),
-    "shimmer": (Delivery(0.86, 1.0, 1.0), "quick"),
-    "verse": (Delivery(1.0, 1.35, 1.25), "animated"),
+    "alloy": (Delivery(1.0, 0.9, 1.0), "even, neutral"),
+    "ash": (Delivery(1.05, 0.75, 0.95), "calm"),
+    "ballad": (Delivery(1.2, 1.3, 1.05), "slow, expressive storyteller"),
+    "coral": (Delivery(0.92, 1.2, 1.0), "lively"),
+    "echo": (Delivery(1.0, 0.5, 0.9), "flat, steady"),
+    "fable": (Delivery(1.12, 1.2, 1.0), "unhurried narrator"),
+    "onyx": (Delivery(1.25, 0.7, 0.95), "deliberate"),
+    "sage": (Delivery(1.1, 0.8, 0.95), "measured"),
+    "shimmer": (Delivery(0.85, 1.0, 1.0), "quick"),
+    "verse": (Delivery(1.0, 1.35, 1.05), "animated"),
     "marin": (Delivery(0.97, 1.1, 1.0), "friendly"),
-    "cedar": (Delivery(1.14, 0.6, 0.7), "relaxed"),
+    "cedar": (Delivery(1.15, 0.6, 0.95), "relaxed"),
 }
 
 
