@@ -30,13 +30,18 @@ class EngineRegistry:
         self,
         runners: dict[str, EngineRunner],
         order: Sequence[str],
-        notes: list[str] | None = None,
+        missing: dict[str, str] | None = None,
     ) -> None:
         if not order or any(engine_id not in runners for engine_id in order):
             raise ValueError(f"engine order {list(order)} not among {sorted(runners)}")
         self._runners = runners
         self._order = list(order)
-        self.notes = notes or []  # why an engine is not in use, and how to get it (for /health)
+        self._missing = missing or {}  # engine id -> why it is not running and how to get it
+
+    @property
+    def notes(self) -> list[str]:
+        """Why engines are not in use, and how to get them (for /health)."""
+        return list(self._missing.values())
 
     @property
     def default(self) -> EngineRunner:
@@ -83,9 +88,9 @@ class EngineRegistry:
         runner = self.default if requested in DEFAULT_MODEL_ALIASES else self._runners.get(requested)
         if runner is None:
             if requested in KNOWN_ENGINE_IDS:
+                why = self._missing.get(requested, f"it serves '{self.default_id}'")
                 raise ModelNotLoaded(
-                    f"Model '{requested}' is not loaded on this server; it serves '{self.default_id}'. "
-                    "See GET /health for what is loaded.",
+                    f"Model '{requested}' is not loaded on this server: {why} See GET /health for what is loaded.",
                     param=param,
                 )
             raise InvalidModel(f"Unknown model '{model}'. Accepted: {', '.join(self.accepted_models())}.", param=param)
@@ -127,21 +132,21 @@ def build_registry(settings: Settings) -> EngineRegistry:
     """A named provider runs that engine as the default, with espeak beside it. `auto` runs every engine of
     TTS_ENGINE_PREFERENCE whose files are found locally, in that order, and espeak always (the fallback)."""
     table = {entry.id: entry for entry in ENGINE_TABLE}
-    notes: list[str] = []
+    missing: dict[str, str] = {}
     if settings.provider is Provider.AUTO:
         order = []
-        for engine_id in settings.engine_order:
-            reason = table[engine_id].missing(settings) if engine_id in table else None
-            if engine_id in table and reason is None:
+        for engine_id in (engine_id for engine_id in settings.engine_order if engine_id in table):
+            reason = table[engine_id].missing(settings)
+            if reason is None:
                 order.append(engine_id)
-            elif reason is not None:
+            else:
                 log.info(reason)
-                notes.append(reason)
+                missing[engine_id] = reason
         order += [] if "espeak" in order else ["espeak"]
     else:
         order = [settings.provider.value]
     runners = {engine_id: table[engine_id].build(settings) for engine_id in dict.fromkeys([*order, "espeak"])}
-    return EngineRegistry(runners, order, notes=notes)
+    return EngineRegistry(runners, order, missing=missing)
 
 
 def _espeak_is_built_in(_settings: Settings) -> str | None:
