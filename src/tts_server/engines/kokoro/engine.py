@@ -102,7 +102,15 @@ class KokoroEngine:
 
     # --- catalogue ---------------------------------------------------------------------------------
 
+    def _catalogue(self) -> None:
+        """Files a worker downloaded after this (listing) instance was built appear here on the next look."""
+        if self._files is None:
+            self._files = _present_files(self._model, self._precision)
+            self._names = sorted(self._files.voices) if self._files is not None else []
+            self._shared = shared_names(self._names)
+
     def voices(self) -> Sequence[VoiceInfo]:
+        self._catalogue()
         shared = [
             VoiceInfo(name, name.capitalize(), f"Kokoro {voice}. " + KokoroVoice(voice).description(), *_kind(voice))
             for name, voice in self._shared.items()
@@ -111,6 +119,7 @@ class KokoroEngine:
         return shared + own
 
     def has_voice(self, name: str) -> bool:
+        self._catalogue()
         key = name.strip().lower()
         return key in self._shared or key in self._files_voices()
 
