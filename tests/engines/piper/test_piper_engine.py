@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from tests.engines.test_espeak import CANDIDATES
 from tests.support.speech_check import pick_spoken_sentence
 from tts_server.audio.effects import median_pitch_hz
+from tts_server.audio.text import normalize_text
 from tts_server.engines.base import CancelToken, EngineLoadError, ReferenceAudio, SynthesisRequest, VoiceSelection
 from tts_server.engines.piper import voices as piper_voices
 from tts_server.engines.piper.engine import PiperEngine
@@ -48,11 +49,23 @@ def test_usual_voices_say_the_words(piper: PiperEngine, voice: str) -> None:
         assert pick_spoken_sentence(speak(piper, sentence, voice), RATE, CANDIDATES) == sentence
 
 
-def test_numbers_are_normalised_before_phonemes(piper: PiperEngine) -> None:
-    """'2 apples' is read as 'two apples' (our normaliser), not as espeak's digit reading or skipped."""
-    ids_digits = piper.phoneme_ids("two apples")
-    chunk = speak(piper, "2 apples.")
-    assert len(chunk) > 0.4 * RATE and ids_digits
+def test_text_is_normalised_piece_by_piece_in_the_voices_language(
+    piper: PiperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numbers, money and abbreviations are read by our normaliser (espeak alone reads them badly)."""
+    from tts_server.engines.piper import engine as piper_engine
+
+    seen: list[tuple[str, str]] = []
+
+    def normalise(text: str, language: str = "en") -> str:
+        seen.append((text, language))
+        return normalize_text(text, language)
+
+    monkeypatch.setattr(piper_engine, "normalize_text", normalise)
+    audio = speak(piper, "Dr. Smith paid $12.50 on Dec. 3rd. Then he left.")
+    assert seen == [("Dr. Smith paid $12.50 on Dec. 3rd. Then he left.", "en-us")]
+    candidates = ["doctor smith paid twelve dollars and fifty cents on december third then he left", "then he left"]
+    assert pick_spoken_sentence(audio, RATE, candidates) == candidates[0]
 
 
 def test_listing_has_every_shared_name_and_the_voice_file(piper: PiperEngine) -> None:
