@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -73,3 +74,27 @@ async def test_a_default_that_fails_to_load_hands_over_to_the_next(app_factory: 
     assert kokoro["state"] == "failed" and "onnxruntime could not load" in kokoro["detail"]
     assert spoken.status_code == 200 and spoken.headers["x-tts-engine"] == "piper"
     assert refused.status_code == 503 and refused.json()["error_code"] == "MODEL_NOT_LOADED"
+
+
+async def test_while_the_default_loads_a_voice_only_a_ready_engine_has_is_spoken_by_it(data_dir: Path) -> None:
+    from tts_server.errors import ModelNotLoaded
+    from tts_server.runtime.engines import ensure_ready
+    from tts_server.runtime.voices import VoiceResolver
+
+    settings = make_settings(data_dir, provider="auto", engine_preference="piper,espeak", workers=1)
+    registry = build_registry(settings)
+    piper, espeak = (next(r for r in registry if r.info.id == name) for name in ("piper", "espeak"))
+    await espeak.start()  # piper is never started: it stays "loading"
+    try:
+        while espeak.state.value == "loading":
+            await asyncio.sleep(0.02)
+        resolver = VoiceResolver("default")
+        runner, voice = await resolver.route("de", registry.candidates("tts-1"))
+        assert runner is espeak and voice.builtin == "de"
+        runner, _ = await resolver.route("alloy", registry.candidates(None))
+        assert runner is piper  # the default has it: wait for the default
+        with pytest.raises(ModelNotLoaded) as loading:
+            ensure_ready(runner)
+        assert loading.value.headers["Retry-After"]
+    finally:
+        await espeak.stop()

@@ -67,12 +67,13 @@ class EngineRegistry:
     def candidates(self, model: str | None, *, param: str = "model") -> list[EngineRunner]:
         """The engines that may speak a request's voice: for a default alias the default engine first, then
         the others (a built-in voice the default lacks, like espeak's "de", is spoken by the engine that has
-        it); for an engine id that engine alone. Raises as `get` does for the model itself."""
+        it); for an engine id that engine alone. Raises as `get` does for an unknown or absent engine; the
+        caller checks that the engine it picks is ready (`ensure_ready`), so while the default still loads,
+        a voice only a ready engine has is spoken at once."""
         requested = (model or "default").strip().lower()
         if requested not in DEFAULT_MODEL_ALIASES:
             return [self.get(model, param=param)]
         default, *others = self.for_listing()
-        ensure_ready(default)
         return [default, *(runner for runner in others if runner.state is RunnerState.READY)]
 
     def for_listing(self) -> list[EngineRunner]:
@@ -88,7 +89,7 @@ class EngineRegistry:
         runner = self.default if requested in DEFAULT_MODEL_ALIASES else self._runners.get(requested)
         if runner is None:
             if requested in KNOWN_ENGINE_IDS:
-                why = self._missing.get(requested, f"it serves '{self.default_id}'")
+                why = self._missing.get(requested) or f"it runs {', '.join(self._runners)}."
                 raise ModelNotLoaded(
                     f"Model '{requested}' is not loaded on this server: {why} See GET /health for what is loaded.",
                     param=param,
