@@ -127,8 +127,11 @@ def test_approximate_cloning_matches_the_references_pace(piper: PiperEngine, tmp
         out.setnchannels(1), out.setsampwidth(2), out.setframerate(RATE)
         out.writeframes((fast * 32767).astype("<i2").tobytes())
     reference = ReferenceAudio("quick", path, CANDIDATES[0], "hash-quick", len(fast) / RATE, RATE)
+    selection = VoiceSelection("quick", reference=reference)
+    name = piper._name_for(selection)
+    assert piper._reference_speed(selection, name, piper._voice(name.file_key)) >= 1.3  # the pace, capped at 1.4
     cloned, plain = speak(piper, SENTENCE, reference=reference), speak(piper, SENTENCE)
-    assert len(cloned) < 0.85 * len(plain)
+    assert len(cloned) < 0.92 * len(plain)  # 0.76-0.88 measured: phoneme lengths are sampled each time
 
 
 def _voice_folder(tmp_path: Path, name: str, **config_changes: object) -> Path:
