@@ -39,6 +39,7 @@ async def test_health_and_models_name_every_engine(http: httpx.AsyncClient) -> N
         "espeak": "ready",
     }
     assert any("Dia weights not found" in note for note in health["notes"])
+    assert health["device"] == "cpu" and {engine["device"] for engine in health["engines"]} == {"cpu"}  # auto, no GPU
     models = {card["id"]: card["ready"] for card in (await http.get("/v1/models")).json()["data"]}
     assert models["kokoro"] and models["piper"] and models["espeak"] and models["tts-1"]
 

@@ -39,7 +39,7 @@ from tts_server.engines.onnx_voices.reference import (
     speed_to_match,
     word_count,
 )
-from tts_server.engines.onnx_voices.session import GraphInput, graph_inputs, open_session
+from tts_server.engines.onnx_voices.session import GraphInput, graph_inputs, open_session, resolve_device
 from tts_server.errors import InvalidRequest, VoiceNotFound
 
 if TYPE_CHECKING:
@@ -89,9 +89,9 @@ class KokoroEngine:
     """Kokoro in this process (one request at a time): one session, voice tables loaded on first use."""
 
     def __init__(self, model: str, precision: Precision = "int8", *, threads: int = 1, device: str = "cpu") -> None:
-        self.info = kokoro_info(device)
         self._model, self._precision = model, precision
-        self._threads, self._device = threads, device
+        self._threads, self._device = threads, resolve_device(device)
+        self.info = kokoro_info(self._device)
         self._files = _present_files(model, precision)  # listing voices needs no loaded model
         self._names = sorted(self._files.voices) if self._files is not None else []
         self._shared = shared_names(self._names)

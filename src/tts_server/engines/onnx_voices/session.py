@@ -30,18 +30,25 @@ class GraphInput:
     dtype: type[np.generic]
 
 
+def resolve_device(choice: str) -> str:
+    """ "cuda" when asked for (or auto) and this onnxruntime build has CUDA; otherwise "cpu"."""
+    if choice not in ("auto", "cuda"):
+        return "cpu"
+    import onnxruntime
+
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+
+
 def open_session(path: Path, *, threads: int, device: str = "cpu") -> onnxruntime.InferenceSession:
     """A session on `path` using `threads` intra-op threads (one worker process runs one request at a time,
-    so inter-op parallelism would only compete with the other workers). CUDA where asked and available."""
+    so inter-op parallelism would only compete with the other workers); on CUDA when `device` says so."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs

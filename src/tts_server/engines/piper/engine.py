@@ -37,7 +37,7 @@ from tts_server.engines.onnx_voices.reference import (
     speed_to_match,
     word_count,
 )
-from tts_server.engines.onnx_voices.session import check_sha256, graph_inputs, open_session
+from tts_server.engines.onnx_voices.session import check_sha256, graph_inputs, open_session, resolve_device
 from tts_server.engines.piper.names import PiperName, shared_names
 from tts_server.engines.piper.voices import BUNDLED_PACKAGE, PiperVoiceFile, find_voice_files
 from tts_server.errors import InvalidRequest, VoiceNotFound
@@ -112,8 +112,8 @@ class PiperEngine:
     voice behind the shared names opens at load."""
 
     def __init__(self, voices: str = "", *, threads: int = 1, device: str = "cpu") -> None:
-        self.info = piper_info(device)
-        self._threads, self._device = threads, device
+        self._threads, self._device = threads, resolve_device(device)
+        self.info = piper_info(self._device)
         files, self._problems = find_voice_files(voices)
         self._files = {voice.key: voice for voice in files}
         self._names = self._build_names(files)
