@@ -1,4 +1,4 @@
-# CPU image: the built-in engine works with no model download.
+# CPU image: Piper (its voice comes with pip) and the built-in engine work with no model download.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \

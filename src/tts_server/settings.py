@@ -23,12 +23,18 @@ class Provider(StrEnum):
     AUTO = "auto"
     ESPEAK = "espeak"
     DIA = "dia"
+    PIPER = "piper"
+    KOKORO = "kokoro"
 
 
 class DeviceChoice(StrEnum):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+
+
+# Every engine id this server family knows, in the default order of preference (TTS_ENGINE_PREFERENCE).
+ENGINE_IDS = ("s1-mini", "dia", "kokoro", "piper", "espeak")
 
 
 def _default_workers() -> int:
@@ -86,7 +92,13 @@ class Settings(BaseSettings):
     # --- engines --------------------------------------------------------------------------------
     provider: Provider = Field(
         Provider.AUTO,
-        description="Speech engine: auto (Dia when its weights are found locally, else espeak), espeak or dia.",
+        description="Default speech engine: auto (every engine whose files are found locally runs; the first of "
+        "engine_preference is the default), or espeak, piper, kokoro, dia (that engine, with espeak beside it).",
+    )
+    engine_preference: str = Field(
+        ",".join(ENGINE_IDS),
+        description="Comma-separated engine ids, most preferred first: in auto mode the first that loads is the "
+        "default and the next loaded one stands in when it fails. Engines left out are not loaded in auto mode.",
     )
     device: DeviceChoice = Field(DeviceChoice.AUTO, description="Device for neural engines: auto, cpu or cuda.")
     workers: int = Field(
@@ -123,6 +135,34 @@ class Settings(BaseSettings):
         description="Cap on Dia audio frames per text segment (~86 per second of audio): the default when a request "
         "gives no max_tokens / max_new_tokens, and the ceiling when it does. Empty: fill the model's window "
         "(3,072 frames, ~35 s, less any reference prompt).",
+    )
+
+    # --- CPU voices: Piper and Kokoro (onnxruntime) ------------------------------------------------
+    piper_voices: str = Field(
+        "",
+        description="More Piper voices: comma-separated .onnx files (each with its .onnx.json beside it) or folders "
+        "of them. Each becomes a voice named by its file name; the bundled en_US-joe-medium is always there.",
+    )
+    kokoro_model: str = Field(
+        "onnx-community/Kokoro-82M-v1.0-ONNX",
+        description="Kokoro-82M v1.0 ONNX: a local folder (the hub layout onnx/ + voices/, or kokoro-onnx's release "
+        "files) or a Hugging Face hub id, read from the local cache (downloaded only when TTS_PROVIDER=kokoro).",
+    )
+    kokoro_precision: Literal["int8", "fp32"] = Field(
+        "int8", description="Kokoro graph: int8 (quantized, ~92 MB) or fp32 (~326 MB); about as fast on CPUs."
+    )
+    onnx_workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Worker processes per ONNX engine (Piper, Kokoro). Empty: one per core, at most 4 (each "
+        "holds its own copy of the model: ~0.45 GB for Piper, ~0.6 GB for Kokoro).",
+    )
+    onnx_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="onnxruntime threads per ONNX worker. Empty: the cores shared out among the workers.",
     )
 
     # --- uploads and voices -----------------------------------------------------------------------
@@ -214,7 +254,15 @@ class Settings(BaseSettings):
     def _empty_port_means_off(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("dia_max_new_tokens", mode="before")
+    @field_validator("engine_preference")
+    @classmethod
+    def _check_engine_ids(cls, value: str) -> str:
+        unknown = [name for name in _id_list(value) if name not in ENGINE_IDS]
+        if unknown:
+            raise ValueError(f"unknown engine ids {unknown}; known: {', '.join(ENGINE_IDS)}")
+        return value
+
+    @field_validator("dia_max_new_tokens", "onnx_workers", "onnx_threads", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         # .env.example writes `TTS_DIA_MAX_NEW_TOKENS=`; an empty value is "no cap", not a bad integer
@@ -242,5 +290,22 @@ class Settings(BaseSettings):
         return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
+    def engine_order(self) -> list[str]:
+        """engine_preference as a list of ids, most preferred first."""
+        return _id_list(self.engine_preference)
+
+    @property
+    def onnx_worker_count(self) -> int:
+        return self.onnx_workers or min(_default_workers(), 4)
+
+    @property
+    def onnx_thread_count(self) -> int:
+        return self.onnx_threads or max(1, _default_workers() // self.onnx_worker_count)
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def _id_list(value: str) -> list[str]:
+    return [name.strip().lower() for name in value.split(",") if name.strip()]

@@ -27,8 +27,9 @@ router = APIRouter(tags=["voices"], route_class=ApiRoute)
 
 
 async def _voice_list(state: StateDep, runner: EngineRunner | None = None) -> VoiceList:
-    voices = await state.voices.list_voices(runner or state.engines.default)
-    return VoiceList(voices=[_entry(voice) for voice in voices])
+    runners = [runner] if runner is not None else state.engines.for_listing()
+    listed = await state.voices.list_voices(runners)
+    return VoiceList(voices=[_entry(voice) for voice in listed])
 
 
 @router.get(
@@ -38,10 +39,11 @@ async def list_voices_v1(
     state: StateDep,
     engine: Annotated[
         str | None,
-        Query(description="An engine id (see /v1/models): list its built-in voices instead of the default engine's."),
+        Query(description="An engine id (see /v1/models): list only its built-in voices."),
     ] = None,
 ) -> VoiceList:
-    """Built-in voices of the default engine (or of `engine`), then reference voices and voice mappings."""
+    """Built-in voices (the default engine's, then those of the other engines that only they have, each with
+    its engine and language; or only those of `engine`), then reference voices and voice mappings."""
     return await _voice_list(state, state.engines.get(engine, param="engine") if engine else None)
 
 
@@ -58,7 +60,7 @@ async def list_audio_voices(state: StateDep, request: Request) -> VoiceList:
     that does not present it gets the built-in voices only (reference voices and mappings stay private)."""
     if key_accepted(request.scope, state.settings.api_key):
         return await _voice_list(state)
-    return VoiceList(voices=[_entry(voice) for voice in list_builtin_voices(state.engines.default)])
+    return VoiceList(voices=[_entry(voice) for voice in list_builtin_voices(state.engines.for_listing())])
 
 
 @router.get("/v1/models", response_model=ModelList, responses=error_responses(), summary="List models (OpenAI)")

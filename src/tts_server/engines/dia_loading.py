@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tts_server.engines.base import CloningSupport, EngineCapabilities, EngineInfo, EngineLoadError
+from tts_server.engines.hub import hub_offline, looks_like_path
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,6 @@ SAMPLING_PARAMS = frozenset(
     {"temperature", "top_p", "top_k", "cfg_scale", "max_new_tokens", "seed", "use_torch_compile"}
 )
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 def dia_engine_info(device: str) -> EngineInfo:
@@ -65,17 +64,6 @@ class DiaBundle:
     @property
     def hop_length(self) -> int:
         return int(self.codec.config.hop_length)
-
-
-def hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in _OFFLINE_VALUES
-
-
-def looks_like_path(name: str) -> bool:
-    """Hub ids are `owner/name`; anything absolute, relative-dotted, home-based or deeper is a folder."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).expanduser().is_dir()
 
 
 def folder_has_weights(folder: Path) -> bool:

@@ -7,6 +7,7 @@ one `EspeakLibrary` per process, used from one thread at a time.
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import ClassVar
@@ -22,6 +23,8 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000  # the natural pause after the last clause, which separates our sentence chunks
 _CALLBACK_MS = 500  # audio per callback; larger means fewer Python calls per sentence
+_PHONEMES_IPA = 0x02  # espeak_TextToPhonemes: IPA (UTF-8) rather than espeak's ASCII phoneme names
+_PHONEMES_TIE = 0x80  # ... with the character in bits 8-23 tying the letters of one phoneme ("t͡ʃ")
 
 
 class Parameter(IntEnum):
@@ -52,6 +55,16 @@ _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), 
 
 class EspeakError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class PhonemeClause:
+    """One clause as espeak phonemizes it: IPA phonemes (words separated by spaces), and the text it read,
+    up to and including the punctuation and spaces that ended the clause."""
+
+    phonemes: str
+    text: str
+    last: bool  # the end of the input
 
 
 class EspeakLibrary:
@@ -85,6 +98,8 @@ class EspeakLibrary:
         lib.espeak_SetSynthCallback.restype = None
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_Synth.argtypes = [
             ctypes.c_char_p,
             ctypes.c_size_t,
@@ -132,3 +147,39 @@ class EspeakLibrary:
         samples = np.frombuffer(b"".join(self._parts), dtype=np.int16)
         self._parts.clear()
         return samples
+
+    def phonemize_as(self, voice: str, text: str, tie: str | None = None) -> list[PhonemeClause]:
+        """IPA phonemes of `text` in `voice` (e.g. "en-us"), clause by clause (espeak_TextToPhonemes).
+
+        `tie`, when given, joins the letters of one phoneme ("t^ʃ" for tie "^"). Neural voices trained on
+        espeak's phonemes (Piper, Kokoro) read these. The library reads one character past each clause;
+        `PhonemeClause.text` gives that character back to the clause it belongs to."""
+        self.set_voice(voice)
+        mode = _PHONEMES_IPA | ((_PHONEMES_TIE | ord(tie) << 8) if tie else 0)
+        data = text.encode("utf-8")
+        buffer = ctypes.create_string_buffer(data)
+        start_address = ctypes.addressof(buffer)
+        pointer = ctypes.c_void_p(start_address)
+        clauses: list[PhonemeClause] = []
+        start = 0
+        while pointer.value is not None and start < len(data):
+            phonemes = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, mode)
+            last = pointer.value is None
+            # The next clause starts one character before where the library stopped reading.
+            end = len(data) if last else _previous_character(data, pointer.value - start_address)
+            found = (phonemes or b"").decode("utf-8", errors="replace")
+            clauses.append(PhonemeClause(found, _text(data, start, end), last))
+            start = end
+        return clauses
+
+
+def _previous_character(data: bytes, offset: int) -> int:
+    """The offset of the UTF-8 character that ends just before `offset`."""
+    offset -= 1
+    while offset > 0 and data[offset] & 0xC0 == 0x80:  # a continuation byte: step back to the lead byte
+        offset -= 1
+    return offset
+
+
+def _text(data: bytes, start: int, end: int) -> str:
+    return data[start:end].decode("utf-8", errors="replace")

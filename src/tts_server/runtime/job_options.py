@@ -7,7 +7,7 @@ from typing import Any
 
 from tts_server.engines.base import SamplingParams
 from tts_server.errors import InvalidRequest, TextTooLong
-from tts_server.runtime.engines import EngineRegistry
+from tts_server.runtime.engines import EngineRegistry, ensure_ready
 from tts_server.runtime.speech import SpeechOptions, parse_format
 from tts_server.runtime.voices import VoiceResolver
 
@@ -26,8 +26,9 @@ async def check_options(
     if len(options.text) > max_chars:
         message = f"Text is {len(options.text)} characters long; the limit is {max_chars}."
         raise TextTooLong(message, param=options.text_param)
-    runner = engines.get(options.model)
-    await voices.resolve(options.voice, runner, language=options.language, param=options.voice_param)
+    candidates = engines.candidates(options.model)
+    runner, _ = await voices.route(options.voice, candidates, language=options.language, param=options.voice_param)
+    ensure_ready(runner)
 
 
 def options_to_params(options: SpeechOptions) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 
 from tts_server.engines.base import AudioChunk, EngineInfo, SynthesisRequest, VoiceInfo
 from tts_server.errors import GenerationFailed, ModelNotLoaded, QueueFull, ServiceError
-from tts_server.runtime.process_worker import Channel, Frame, Kind, resolve_factory, worker_main
+from tts_server.runtime.process_worker import Channel, EngineFactory, Frame, Kind, resolve_factory, worker_main
 from tts_server.runtime.runner import RunnerLoad, RunnerState
 from tts_server.runtime.server_thread import LaneItem, ServerThreadLane
 from tts_server.settings import Settings
@@ -69,7 +69,13 @@ class ProcessPoolRunner:
     tts_server.runtime.server_thread)."""
 
     def __init__(
-        self, factory: str, *, workers: int, max_queue: int, retry_after: int = 2, server_thread_chars: int = 0
+        self,
+        factory: EngineFactory,
+        *,
+        workers: int,
+        max_queue: int,
+        retry_after: int = 2,
+        server_thread_chars: int = 0,
     ) -> None:
         # An unloaded engine answers info and voice questions here, with no round-trip to a worker.
         self._catalogue = resolve_factory(factory)()
@@ -95,6 +101,12 @@ class ProcessPoolRunner:
             max_queue=settings.max_queue,
             server_thread_chars=settings.server_thread_max_chars,
         )
+
+    @classmethod
+    def for_onnx_voice(cls, factory: EngineFactory, settings: Settings) -> ProcessPoolRunner:
+        """Piper or Kokoro: TTS_ONNX_WORKERS processes, no server-thread lane (a neural sentence takes tens to
+        hundreds of milliseconds, against the lane's saving of ~0.3 ms; bench/cpu_voices.md)."""
+        return cls(factory, workers=settings.onnx_worker_count, max_queue=settings.max_queue)
 
     # --- state and catalogue --------------------------------------------------------------------
 

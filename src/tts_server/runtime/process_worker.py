@@ -214,14 +214,20 @@ def error_payload(exc: BaseException) -> bytes:
     return buffer.getvalue()
 
 
-def resolve_factory(path: str) -> Callable[[], Engine]:
-    """The function a "package.module:function" path names (a path pickles into a spawned process)."""
-    module_name, _, attribute = path.partition(":")
-    factory: Callable[[], Engine] = getattr(importlib.import_module(module_name), attribute)
-    return factory
+EngineFactory = str | Callable[[], Engine]
 
 
-def worker_main(factory_path: str, sock: socket.socket) -> None:
+def resolve_factory(factory: EngineFactory) -> Callable[[], Engine]:
+    """The function a "package.module:function" path names, or the callable itself: either pickles into a
+    spawned process (a callable with settings in it as a functools.partial of a module-level function)."""
+    if not isinstance(factory, str):
+        return factory
+    module_name, _, attribute = factory.partition(":")
+    found: Callable[[], Engine] = getattr(importlib.import_module(module_name), attribute)
+    return found
+
+
+def worker_main(factory_path: EngineFactory, sock: socket.socket) -> None:
     """Entry point of a worker process: build and load the engine, then serve requests until STOP."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
     keep_large_buffers_on_the_heap()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tts_server.engines.base import AudioChunk, CancelToken, Engine, SynthesisRequest
 from tts_server.errors import GenerationFailed, ServiceError
-from tts_server.runtime.process_worker import resolve_factory
+from tts_server.runtime.process_worker import EngineFactory, resolve_factory
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class _Task:
 class ServerThreadLane:
     """Runs one request at a time on a thread of this process, with an engine built from `factory`."""
 
-    def __init__(self, factory: str, max_chars: int) -> None:
+    def __init__(self, factory: EngineFactory, max_chars: int) -> None:
         self._factory = factory
         self._max_chars = max_chars
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()

@@ -19,7 +19,7 @@ from tts_server.audio.samples import to_float32
 from tts_server.audio.text import strip_performance_tags
 from tts_server.engines.base import AudioChunk, SamplingParams, Speaker, SynthesisRequest, VoiceSelection
 from tts_server.errors import InvalidFormat, InvalidRequest, TextTooLong
-from tts_server.runtime.engines import EngineRegistry
+from tts_server.runtime.engines import EngineRegistry, ensure_ready
 from tts_server.runtime.runner import EngineRunner
 from tts_server.runtime.voices import VoiceResolver
 
@@ -139,8 +139,11 @@ class SpeechService:
         """Validate and admit a request, and wait for its first audio chunk."""
         fmt = parse_format(options.response_format)
         text = self._checked_text(options)
-        runner = self._engines.get(options.model)
-        voice = await self._voices.resolve(options.voice, runner, language=options.language, param=options.voice_param)
+        candidates = self._engines.candidates(options.model)
+        runner, voice = await self._voices.route(
+            options.voice, candidates, language=options.language, param=options.voice_param
+        )
+        ensure_ready(runner)
         voice = self._customised(voice, options, runner)
         request = SynthesisRequest(
             text=self._prepare_text(text, runner),

@@ -7,6 +7,7 @@ as what a request with that name gets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -30,25 +31,39 @@ class VoiceResolver:
     async def resolve(
         self, voice_id: str | None, runner: EngineRunner, *, language: str | None = None, param: str = "voice"
     ) -> VoiceSelection:
-        """The voice to speak; VoiceNotFound (400 INVALID_VOICE_ID) for an unknown name or a mapping
-        whose audio prompt was deleted."""
+        """The voice to speak with `runner`; VoiceNotFound (400 INVALID_VOICE_ID) for an unknown name or a
+        mapping whose audio prompt was deleted."""
+        return (await self.route(voice_id, [runner], language=language, param=param))[1]
+
+    async def route(
+        self,
+        voice_id: str | None,
+        runners: Sequence[EngineRunner],
+        *,
+        language: str | None = None,
+        param: str = "voice",
+    ) -> tuple[EngineRunner, VoiceSelection]:
+        """The engine and voice for a name: library voices (mappings, references) go to the first runner; a
+        built-in name to the first runner that has it."""
         name = (voice_id or self._default_voice).strip()
+        first = runners[0]
         if self._voices is not None and is_valid_voice_id(name) and self._voices.may_hold(name):
             mapping = await self._voices.mappings.get(name)
             if mapping is not None:
-                return await self._from_mapping(self._voices, mapping, name, runner, language, param)
+                return first, await self._from_mapping(self._voices, mapping, name, first, language, param)
             try:
                 reference = await self._voices.reference_audio(name, param=param)
             except VoiceNotFound:
                 pass  # not a reference voice: maybe a built-in name
             else:
-                return VoiceSelection(voice_id=name, reference=reference, language=language)
-        if runner.has_voice(name.lower()):
-            return VoiceSelection(voice_id=name, builtin=name.lower(), language=language)
+                return first, VoiceSelection(voice_id=name, reference=reference, language=language)
+        runner = next((runner for runner in runners if runner.has_voice(name.lower())), None)
+        if runner is not None:
+            return runner, VoiceSelection(voice_id=name, builtin=name.lower(), language=language)
         known = self._voices is None or not is_valid_voice_id(name) or self._voices.may_hold(name)
         if not known and self._voices is not None and await self._voices.learn(name):
             # written a moment ago, on another replica
-            return await self.resolve(voice_id, runner, language=language, param=param)
+            return await self.route(voice_id, runners, language=language, param=param)
         raise VoiceNotFound(name, param=param)
 
     async def _from_mapping(
@@ -77,16 +92,18 @@ class VoiceResolver:
             raise VoiceNotFound(name, param=param, reason=reason) from None
         return replace(selection, reference=_with_mapping_transcript(reference, mapping))
 
-    async def list_voices(self, runner: EngineRunner) -> list[ListedVoice]:
-        """Built-in voices, then reference voices, then mappings; each name once, as it resolves."""
+    async def list_voices(self, runners: Sequence[EngineRunner]) -> list[ListedVoice]:
+        """Built-in voices (of each engine in turn: a name an earlier engine has is that engine's), then
+        reference voices, then mappings; each name once, as it resolves."""
+        runner = runners[0]  # reference voices and mappings are spoken by the first (the default engine)
         if self._voices is None:
-            return list_builtin_voices(runner)
+            return list_builtin_voices(runners)
         mappings = await self._voices.mappings.list()
         references = await self._voices.library.list()
         taken = {mapping.voice_id.lower() for mapping in mappings}
         listed_references = [_listed_reference(v, runner) for v in references if v.voice_id.lower() not in taken]
         taken |= {voice.voice_id.lower() for voice in listed_references}
-        builtins = [voice for voice in list_builtin_voices(runner) if voice.voice_id.lower() not in taken]
+        builtins = [voice for voice in list_builtin_voices(runners) if voice.voice_id.lower() not in taken]
         return builtins + listed_references + [_listed_mapping(mapping, runner) for mapping in mappings]
 
 
@@ -105,19 +122,24 @@ class ListedVoice:
     broken: bool = False
 
 
-def list_builtin_voices(runner: EngineRunner) -> list[ListedVoice]:
-    return [
-        ListedVoice(
-            voice_id=info.voice_id,
-            name=info.name,
-            kind="builtin",
-            engine=runner.info.id,
-            description=info.description,
-            language=info.language,
-            gender=info.gender,
-        )
-        for info in runner.voices()
-    ]
+def list_builtin_voices(runners: Sequence[EngineRunner]) -> list[ListedVoice]:
+    """Each engine's built-in voices in turn; a name listed by an earlier engine is not listed again."""
+    listed: dict[str, ListedVoice] = {}
+    for runner in runners:
+        for info in runner.voices():
+            listed.setdefault(
+                info.voice_id.lower(),
+                ListedVoice(
+                    voice_id=info.voice_id,
+                    name=info.name,
+                    kind="builtin",
+                    engine=runner.info.id,
+                    description=info.description,
+                    language=info.language,
+                    gender=info.gender,
+                ),
+            )
+    return list(listed.values())
 
 
 def _with_mapping_transcript(reference: ReferenceAudio, mapping: VoiceMapping) -> ReferenceAudio:

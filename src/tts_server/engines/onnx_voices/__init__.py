@@ -1,0 +1,1 @@
+"""What the ONNX voice engines (Piper, Kokoro) share: onnxruntime sessions, espeak phonemes, the sentence loop."""
