@@ -62,7 +62,7 @@ class VoiceCatalogue:
         voices: list[TtsVoice] = []
         for runner in self._speaking_engines():
             prefix = "" if runner is default else runner.info.id + ENGINE_SEPARATOR
-            voices.extend(_tts_voice(voice, prefix, runner) for voice in await self._voices.list_voices(runner))
+            voices.extend(_tts_voice(voice, prefix, runner) for voice in await self._voices.list_voices([runner]))
         engines = ", ".join(runner.info.id for runner in self._speaking_engines())
         program = TtsProgram(
             name=PROGRAM_NAME,
