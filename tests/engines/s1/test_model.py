@@ -61,7 +61,7 @@ def test_every_norm_weight_matters(model: DualARModel, goldens: Goldens) -> None
             weight.fill_(1.0)
         try:
             got = (prefill_logits(model, prompt), fast_logits(model, prompt))
-            assert not all(np.allclose(a, b, rtol=1e-5, atol=2e-5) for a, b in zip(got, expected)), name
+            assert not all(np.allclose(a, b, rtol=1e-5, atol=2e-5) for a, b in zip(got, expected, strict=True)), name
         finally:
             with torch.no_grad():
                 weight.copy_(saved)
