@@ -22,6 +22,7 @@ class Provider(StrEnum):
     AUTO = "auto"
     ESPEAK = "espeak"
     DIA = "dia"
+    S1_MINI = "s1-mini"
 
 
 class DeviceChoice(StrEnum):
@@ -77,7 +78,13 @@ class Settings(BaseSettings):
     # --- engines --------------------------------------------------------------------------------
     provider: Provider = Field(
         Provider.AUTO,
-        description="Speech engine: auto (Dia when its weights are found locally, else espeak), espeak or dia.",
+        description="Speech engine: auto (every engine whose weights are found locally; the default follows "
+        "engine_preference), espeak, dia or s1-mini (that engine is the default; espeak runs beside it).",
+    )
+    engine_preference: str = Field(
+        "s1-mini,dia,kokoro,piper,espeak",
+        description="With provider auto: the default engine is the first loaded one in this comma-separated order; "
+        "if it fails to load, the next loaded one serves.",
     )
     device: DeviceChoice = Field(DeviceChoice.AUTO, description="Device for neural engines: auto, cpu or cuda.")
     workers: int = Field(
@@ -114,6 +121,24 @@ class Settings(BaseSettings):
         description="Cap on Dia audio frames per text segment (~86 per second of audio): the default when a request "
         "gives no max_tokens / max_new_tokens, and the ceiling when it does. Empty: fill the model's window "
         "(3,072 frames, ~35 s, less any reference prompt).",
+    )
+
+    # --- S1-mini (OpenAudio) ------------------------------------------------------------------------
+    s1_model: str = Field(
+        "fishaudio/openaudio-s1-mini",
+        description="S1-mini checkpoint: local folder or Hugging Face hub id (gated: accept its licence and "
+        "download it yourself).",
+    )
+    s1_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="S1-mini dtype: auto is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."
+    )
+    s1_max_batch: int = Field(8, ge=1, le=64, description="Most concurrent requests decoded in one S1-mini batch.")
+    s1_compile: bool = Field(False, description="torch.compile the S1-mini decoding steps and warm them up at start.")
+    s1_max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Cap on S1-mini audio frames per text chunk (~21.5 per second): the default when a request gives "
+        "no max_new_tokens, and the ceiling when it does. Empty: 1,024 by default, the request's value otherwise.",
     )
 
     # --- uploads and voices -----------------------------------------------------------------------
@@ -158,7 +183,7 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(proxy.strip(), strict=False)  # ValueError names the bad entry
         return value
 
-    @field_validator("dia_max_new_tokens", mode="before")
+    @field_validator("dia_max_new_tokens", "s1_max_new_tokens", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         # .env.example writes `TTS_DIA_MAX_NEW_TOKENS=`; an empty value is "no cap", not a bad integer
@@ -168,6 +193,10 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def engine_preference_list(self) -> list[str]:
+        return [name.strip().lower() for name in self.engine_preference.split(",") if name.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -21,6 +21,7 @@ bit, so a batched row matches its solo run on CPU in practice but is not promise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -57,6 +58,9 @@ class BatchGenerator(Generic[RowT]):
         self.frame_size = 1 + model.num_codebooks
         self._slots: list[_Slot[RowT]] = []
         self._reset()
+        self._decode: Callable[..., tuple[Tensor, Tensor]] = model.decode
+        self._fast_step: Callable[..., Tensor] = model.fast_step
+        self.compiled = False
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -64,6 +68,14 @@ class BatchGenerator(Generic[RowT]):
     @property
     def rows(self) -> list[RowT]:
         return [slot.owner for slot in self._slots]
+
+    def enable_compile(self) -> None:
+        """torch.compile the per-frame steps (once; shapes are dynamic, so joins and leaves do not recompile).
+        The prefill stays eager: every prompt has its own length."""
+        if not self.compiled:
+            self._decode = torch.compile(self.model.decode, dynamic=True)
+            self._fast_step = torch.compile(self.model.fast_step, dynamic=True)
+            self.compiled = True
 
     def positions_left(self, row: RowT) -> int:
         """Frames the row may still produce before the model's context is full."""
@@ -117,7 +129,7 @@ class BatchGenerator(Generic[RowT]):
         positions = torch.tensor([slot.position for slot in slots], device=self.device)
         span = min(self.max_positions, -(-(max(slot.position for slot in slots) + 1) // _SPAN_BLOCK) * _SPAN_BLOCK)
         self._ensure_capacity(batch, span)
-        logits, hidden = self.model.decode(self._inputs[:batch], positions, self._keys, self._values, span)
+        logits, hidden = self._decode(self._inputs[:batch], positions, self._keys, self._values, span)
         params = RowParams.of([slot.settings for slot in slots], dtype=logits.dtype, device=self.device)
         generators = [slot.generator for slot in slots]
         windows = self._windows(slots)
@@ -149,12 +161,12 @@ class BatchGenerator(Generic[RowT]):
         """Codebooks for each row's main token: codebook 0 from the token, 1.. from the fast transformer."""
         model = self.model
         cache = model.new_fast_cache(len(main), self.device, hidden.dtype)
-        model.fast_step(hidden, 0, cache)
+        self._fast_step(hidden, 0, cache)
         code = model.codebook_zero(main)
         columns = [main, code]
         cut = min(RESIDUAL_CODEBOOK_SIZE, model.config.codebook_size)
         for codebook in range(1, model.num_codebooks):
-            logits = model.fast_step(model.fast_embeddings(code), codebook, cache)[:, :cut]
+            logits = self._fast_step(model.fast_embeddings(code), codebook, cache)[:, :cut]
             previous = None if windows is None else windows[:, codebook + 1]
             code = sample_rows(logits, params, generators, previous=previous)
             columns.append(code)
