@@ -17,6 +17,7 @@ pytest.importorskip("tiktoken")
 
 import torch
 
+from tts_server.engines.s1.loading import S1Bundle, load_s1
 from tts_server.engines.s1.model import DualARModel
 from tts_server.engines.s1.prompt import VoicePrompt
 from tts_server.engines.s1.tokenizer import S1Tokenizer
@@ -68,3 +69,9 @@ def tokenizer() -> S1Tokenizer:
 @pytest.fixture(scope="session")
 def model(tokenizer: S1Tokenizer) -> DualARModel:
     return load_model(TINY, tokenizer, device=torch.device("cpu"), dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def s1_bundle() -> S1Bundle:
+    """The tiny checkpoint (model + codec from both fixture scripts) loaded through the real loading code."""
+    return load_s1(str(TINY), device="cpu", dtype="auto")

@@ -89,7 +89,8 @@ class S1Engine:
         self.stats = S1Stats()
         self.sample_rate = bundle.codec.sample_rate
         self._windows = (first_window, window)
-        self._voice_sample_frames = voice_sample_frames
+        # A named voice's sample is a generation too: the frame cap applies to it
+        self._voice_sample_frames = min(voice_sample_frames, max_new_tokens or voice_sample_frames)
         self._fade_ms = fade_ms
         self._joining: deque[S1Job] = deque()
         self._samples: dict[int, VoiceSampleRow] = {}  # named voices being made, by seed
@@ -289,9 +290,8 @@ class S1Engine:
     def _emit(self, row: SpeechRow, audio: NDArray[np.float32], *, chunk_ends: bool) -> None:
         job = row.job
         assert job.joiner is not None
-        more = row.index + 1 < len(job.chunks)
-        samples = job.joiner.feed(audio, chunk_ends=chunk_ends, more_chunks=more)
-        if chunk_ends and not more:
+        samples = job.joiner.feed(audio, chunk_ends=chunk_ends)
+        if chunk_ends and row.index + 1 == len(job.chunks):
             samples = np.concatenate([samples, job.joiner.flush()])
         if len(samples):
             if job.trace.first_audio_step is None:

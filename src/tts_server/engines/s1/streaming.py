@@ -48,23 +48,29 @@ class RowAudio:
 class ChunkJoiner:
     """Joins the audio of consecutive text chunks with a short crossfade, buffering no more than the fade.
 
-    The last `fade_ms` of a chunk wait until the next chunk's first audio arrives."""
+    The last `fade_ms` of audio always wait for what follows: the next piece of the same chunk (joined as it
+    is), the first piece of the next chunk (crossfaded with it), or the end (`flush`)."""
 
     def __init__(self, sample_rate: int, fade_ms: float = 40.0) -> None:
         self._rate = sample_rate
         self._fade_ms = fade_ms
         self._fade = round(sample_rate * fade_ms / 1000)
-        self._tail: NDArray[np.float32] | None = None
+        self._tail: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._seam = False  # the tail ends a chunk: crossfade it into the next one
 
-    def feed(self, samples: NDArray[np.float32], *, chunk_ends: bool, more_chunks: bool) -> NDArray[np.float32]:
-        if self._tail is not None and len(samples):
-            samples = crossfade_concat([self._tail, samples], self._rate, self._fade_ms)
-            self._tail = None
-        if chunk_ends and more_chunks:
-            cut = max(0, len(samples) - self._fade)
-            samples, self._tail = samples[:cut], samples[cut:]
-        return samples
+    def feed(self, samples: NDArray[np.float32], *, chunk_ends: bool) -> NDArray[np.float32]:
+        """Audio that can leave now, given the next `samples` of the current chunk."""
+        if self._seam and len(samples):
+            audio = crossfade_concat([self._tail, samples], self._rate, self._fade_ms)
+            self._seam = False
+        else:
+            audio = np.concatenate([self._tail, samples])
+        keep = min(self._fade, len(audio))
+        ready, self._tail = audio[: len(audio) - keep], audio[len(audio) - keep :]
+        self._seam = self._seam or chunk_ends
+        return ready
 
     def flush(self) -> NDArray[np.float32]:
-        tail, self._tail = self._tail, None
-        return tail if tail is not None else np.zeros(0, dtype=np.float32)
+        tail, self._tail = self._tail, np.zeros(0, dtype=np.float32)
+        self._seam = False
+        return tail
