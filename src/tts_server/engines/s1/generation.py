@@ -14,6 +14,10 @@ decode step i the window is history[i-16:i] (history[0:16], zero-padded, while i
 penalised with its own row of the window; the main token, as the reference indexes it, with the *first
 column* of the window: the 11 tokens (main token and codes) of one frame, 16 frames back.
 
+Where we part from the reference on purpose: a row ends at an <|im_end|> in *any* frame (the reference does not
+check the first one and would go on), and a row stopped by its frame cap keeps its last frame (the reference
+drops the last frame whatever ended it, assuming it is the <|im_end|>).
+
 Seeded rows give the reference's tokens for a request on its own. In a batch, a row's numbers stay its own
 (own generator, row-wise sampling); the model's matmuls over a bigger batch may round differently in the last
 bit, so a batched row matches its solo run on CPU in practice but is not promised to on every device.
