@@ -10,6 +10,7 @@ full-size codec (391.4M) with random weights in the chosen dtype, and measures:
   sentence, as a named voice's request), `--steps` decoding steps timed after one warm-up step; aggregate =
   all rows' frames per second, per stream = aggregate / batch;
 - the same through the engine with the codec streaming every row's audio (`--no-codec` skips it);
+- streamed against whole-clip decode of the same 64 frames (max absolute difference);
 - time to first streamed audio for one request: submit -> first AudioChunk (prefill of the prompt, the first
   window of frames, their decode);
 - peak memory (CPU: max RSS; CUDA: max allocated).
@@ -46,6 +47,7 @@ from tts_server.engines.s1.loading import S1Bundle  # noqa: E402
 from tts_server.engines.s1.model import DualARModel  # noqa: E402
 from tts_server.engines.s1.prompt import VoicePrompt, build_prompt  # noqa: E402
 from tts_server.engines.s1.sampling import SamplingSettings  # noqa: E402
+from tts_server.engines.s1.streaming import RowAudio  # noqa: E402
 from tts_server.engines.s1.tokenizer import S1Tokenizer  # noqa: E402
 from tts_server.engines.s1.voices import BUILTIN_SEEDS  # noqa: E402
 
@@ -170,6 +172,22 @@ def first_audio(bundle: S1Bundle, compile_step: bool) -> dict[str, float]:
     return {"seconds": elapsed, "first_chunk_audio_seconds": first.duration}
 
 
+def stream_vs_whole(codec: S1Codec, frames: int = 64) -> dict[str, float]:
+    """The same codes decoded as one clip and streamed in the engine's windows (10, then 43 frames)."""
+    rng = np.random.default_rng(1)
+    codes = np.concatenate([rng.integers(0, 4096, (1, frames)), rng.integers(0, 1024, (9, frames))])
+    whole = codec.decode(torch.from_numpy(codes)[None])[0, 0].float().cpu().numpy()
+    stream = RowAudio(codec, first_window=10, window=43)
+    pieces = []
+    for column in codes.T:
+        stream.add(column)
+        pieces.append(stream.pull())
+    pieces.append(stream.pull(final=True))
+    streamed = np.concatenate(pieces)
+    difference = float(np.abs(streamed - whole).max())
+    return {"frames": frames, "max_abs_difference": difference, "max_abs_sample": float(np.abs(whole).max())}
+
+
 def peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1e9
@@ -221,6 +239,9 @@ def main() -> None:
     for row in result["generation"]:
         row["speedup_vs_batch_1"] = round(row["frames_per_s"] / one, 2) if one else None
     if not args.no_codec:
+        result["stream_vs_whole"] = stream_vs_whole(codec)
+        print(f"streamed vs whole decode: max |difference| {result['stream_vs_whole']['max_abs_difference']:.3g} "
+              f"(max |sample| {result['stream_vs_whole']['max_abs_sample']:.3g})", flush=True)  # fmt: skip
         result["first_audio"] = first_audio(bundle, args.compile)
         print(f"first streamed audio: {result['first_audio']['seconds']:.2f} s", flush=True)
         for batch in args.batches:
