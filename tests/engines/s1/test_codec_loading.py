@@ -104,10 +104,15 @@ def test_training_checkpoint_wrappers_load(
 
 def test_rope_tables_computed_as_the_reference_builds_them(tiny_state: State) -> None:
     """In bf16, as fish-speech's precompute_freqs_cis returns them: our table equals its freqs_cis buffer."""
-    for prefix, head_dim in [("encoder.block.4.block.5.", 16), ("quantizer.pre_module.", 8), ("quantizer.post_module.", 16)]:
+    hparams = json.loads(TINY_HPARAMS.read_text())
+    for prefix, settings in [
+        ("encoder.block.4.block.5.", hparams["encoder_attention"]),
+        ("quantizer.pre_module.", hparams["pre_attention"]),
+        ("quantizer.post_module.", hparams["post_attention"]),
+    ]:
         reference = tiny_state[prefix + "freqs_cis"]
         assert reference.dtype == torch.bfloat16
-        ours = RotaryTable(head_dim, 10000.0).rows(0, len(reference), torch.device("cpu"))
+        ours = RotaryTable(settings["head_dim"], settings["rope_base"]).rows(0, len(reference), torch.device("cpu"))
         torch.testing.assert_close(ours, reference.float(), rtol=0, atol=0)
 
 
@@ -206,3 +211,12 @@ def test_hparams_are_read(tmp_path: Path, tiny_state: State) -> None:
     codec = S1Codec.from_checkpoint(path)
     assert codec.config.post_transformer is not None and codec.config.post_transformer.window == 5
     assert np.abs(decode_golden(codec) - goldens()["decode_audio"]).max() > 1e-3  # the window matters
+
+
+def test_checkpoint_rope_table_is_used(tmp_path: Path, tiny_state: State) -> None:
+    """As the reference loads freqs_cis with the weights, a checkpoint's own table wins over the computed one."""
+    key = "quantizer.post_module.freqs_cis"
+    changed = tiny_state[key].clone()
+    changed[:, :, 1] = -changed[:, :, 1]  # rotate the other way
+    codec = S1Codec.from_checkpoint(save_checkpoint(tmp_path, tiny_state | {key: changed}))
+    assert np.abs(decode_golden(codec) - goldens()["decode_audio"]).max() > 1e-3
