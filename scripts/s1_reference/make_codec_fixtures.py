@@ -21,7 +21,8 @@ It writes, under the given folder:
   device from the reference's own modded_dac_vq.yaml, with its parameter count.
 
 The tiny windows are small (encoder 8 steps, quantizer transformers 4 and 3 frames) so that clips of a few frames
-already slide the attention window, which the real windows (512 and 128) would not.
+already slide the attention window, which the real windows (512 and 128) would not; RoPE bases and RMSNorm epsilons
+differ per transformer and from S1-mini's, so each setting's way from codec_hparams.json into the model is checked.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import functools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import fish_speech.models.dac.modded_dac as modded_dac
 import numpy as np
@@ -41,19 +43,23 @@ from omegaconf import OmegaConf
 
 SEED = 1234
 SAMPLE_RATE = 44100
-ENCODER_WINDOW = 8
-PRE_WINDOW = 4
-POST_WINDOW = 3
 SEMANTIC_CODES = 2048
 RESIDUAL_CODES = 1024
 
 
-def quantizer_transformer(*, layers: int, heads: int, head_dim: int, window: int, ffn: int) -> WindowLimitedTransformer:
+# Attention settings the shapes cannot tell; each transformer gets its own, none S1-mini's, so that a loader which
+# drops one of them misses the goldens.
+ENCODER_ATTENTION: dict[str, Any] = {"head_dim": 16, "window": 8, "rope_base": 20000, "norm_eps": 1e-3}
+PRE_ATTENTION: dict[str, Any] = {"head_dim": 8, "window": 4, "rope_base": 1000, "norm_eps": 0.05}
+POST_ATTENTION: dict[str, Any] = {"head_dim": 16, "window": 3, "rope_base": 500, "norm_eps": 0.2}
+
+
+def quantizer_transformer(*, layers: int, heads: int, ffn: int, attention: dict[str, Any]) -> WindowLimitedTransformer:
     config = ModelArgs(
-        block_size=128, n_layer=layers, n_head=heads, dim=64, intermediate_size=ffn, head_dim=head_dim,
-        rope_base=10000, norm_eps=1e-5, channels_first=True,
+        block_size=128, n_layer=layers, n_head=heads, dim=64, intermediate_size=ffn, head_dim=attention["head_dim"],
+        rope_base=attention["rope_base"], norm_eps=attention["norm_eps"], channels_first=True,
     )  # fmt: skip
-    return WindowLimitedTransformer(config=config, input_dim=64, window_size=window, causal=True)
+    return WindowLimitedTransformer(config=config, input_dim=64, window_size=attention["window"], causal=True)
 
 
 def build_tiny_codec() -> DAC:
@@ -61,10 +67,13 @@ def build_tiny_codec() -> DAC:
     quantizer = DownsampleResidualVectorQuantize(
         input_dim=64, n_codebooks=9, codebook_dim=8, quantizer_dropout=0.5, codebook_size=RESIDUAL_CODES,
         semantic_codebook_size=SEMANTIC_CODES, downsample_factor=(2, 2),
-        pre_module=quantizer_transformer(layers=2, heads=4, head_dim=8, window=PRE_WINDOW, ffn=96),
-        post_module=quantizer_transformer(layers=3, heads=2, head_dim=16, window=POST_WINDOW, ffn=128),
+        pre_module=quantizer_transformer(layers=2, heads=4, ffn=96, attention=PRE_ATTENTION),
+        post_module=quantizer_transformer(layers=3, heads=2, ffn=128, attention=POST_ATTENTION),
     )  # fmt: skip
-    general = functools.partial(ModelArgs, block_size=256, head_dim=16, rope_base=10000, norm_eps=1e-5)
+    general = functools.partial(
+        ModelArgs, block_size=256, head_dim=ENCODER_ATTENTION["head_dim"], rope_base=ENCODER_ATTENTION["rope_base"],
+        norm_eps=ENCODER_ATTENTION["norm_eps"],
+    )  # fmt: skip
     codec = DAC(
         encoder_dim=4, encoder_rates=[2, 4, 8, 8], decoder_dim=48, decoder_rates=[8, 8, 4, 2], quantizer=quantizer,
         sample_rate=SAMPLE_RATE, causal=True, encoder_transformer_layers=[0, 0, 0, 2],
@@ -73,7 +82,7 @@ def build_tiny_codec() -> DAC:
     # EncoderBlock hard-codes a 512-step window; a tiny clip would never slide it.
     encoder_transformer = codec.encoder.block[4].block[5]
     assert isinstance(encoder_transformer, WindowLimitedTransformer)
-    encoder_transformer.window_size = ENCODER_WINDOW
+    encoder_transformer.window_size = ENCODER_ATTENTION["window"]
     perturb(codec)
     return codec.eval()
 
@@ -171,9 +180,9 @@ def write_tiny_checkpoint(codec: DAC, folder: Path) -> None:
     torch.save(codec.state_dict(), folder / "codec.pth")
     hparams = {
         "sample_rate": SAMPLE_RATE,
-        "encoder_attention": {"head_dim": 16, "window": ENCODER_WINDOW, "rope_base": 10000, "norm_eps": 1e-5},
-        "pre_attention": {"head_dim": 8, "window": PRE_WINDOW, "rope_base": 10000, "norm_eps": 1e-5},
-        "post_attention": {"head_dim": 16, "window": POST_WINDOW, "rope_base": 10000, "norm_eps": 1e-5},
+        "encoder_attention": ENCODER_ATTENTION,
+        "pre_attention": PRE_ATTENTION,
+        "post_attention": POST_ATTENTION,
     }
     (folder / "codec_hparams.json").write_text(json.dumps(hparams, indent=1) + "\n")
 

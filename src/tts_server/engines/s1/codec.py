@@ -124,8 +124,11 @@ class S1Codec(nn.Module):
     def _adopt(self, checkpoint: CodecCheckpoint) -> None:
         try:
             found = self.load_state_dict(checkpoint.weights, strict=False, assign=True)
-        except RuntimeError as exc:
-            raise EngineLoadError(f"S1-mini codec checkpoint {checkpoint.path} does not fit: {exc}") from None
+        except RuntimeError as exc:  # torch lists every size mismatch, one per line after a heading
+            mismatches = [line.strip() for line in str(exc).splitlines()[1:]]
+            raise EngineLoadError(
+                f"S1-mini codec checkpoint {checkpoint.path} does not fit: {'; '.join(mismatches[:2]) or exc}"
+            ) from None
         if found.missing_keys:
             raise EngineLoadError(
                 f"S1-mini codec checkpoint {checkpoint.path} lacks {len(found.missing_keys)} tensors, "

@@ -45,12 +45,8 @@ class CodecCheckpoint:
 
 def read_codec_checkpoint(path: Path) -> CodecCheckpoint:
     """Read codec.pth (and codec_hparams.json beside it, if any). Raises EngineLoadError naming the file."""
-    state = unwrap_checkpoint(_load(path))
-    rope_tables = {key.removesuffix(_ROPE_TABLE): value for key, value in state.items() if key.endswith(_ROPE_TABLE)}
     try:
-        weights = fold_weight_norm(
-            {key: value for key, value in state.items() if not key.endswith((_ROPE_TABLE, *_UNUSED_BUFFERS))}
-        )
+        weights, rope_tables = convert_checkpoint(_load(path))
     except ValueError as exc:
         raise EngineLoadError(f"S1-mini codec checkpoint {path}: {exc}") from None
     hparams = read_hparams(path.with_name(HPARAMS_FILE))
@@ -65,6 +61,14 @@ def read_codec_checkpoint(path: Path) -> CodecCheckpoint:
     return CodecCheckpoint(path=path, config=config, weights=weights, rope_tables=rope_tables)
 
 
+def convert_checkpoint(state: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """S1Codec's weights (weight norm folded, unused buffers dropped) and the RoPE tables by module name."""
+    tensors = unwrap_checkpoint(state)
+    rope_tables = {key.removesuffix(_ROPE_TABLE): value for key, value in tensors.items() if key.endswith(_ROPE_TABLE)}
+    kept = {key: value for key, value in tensors.items() if not key.endswith((_ROPE_TABLE, *_UNUSED_BUFFERS))}
+    return fold_weight_norm(kept), rope_tables
+
+
 def _load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise EngineLoadError(f"S1-mini codec checkpoint not found: {path} (the model folder's codec.pth)")
@@ -76,7 +80,10 @@ def _load(path: Path) -> dict[str, Any]:
                 raise
             loaded = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) torch.save
     except Exception as exc:
-        raise EngineLoadError(f"S1-mini codec checkpoint {path} could not be read: {exc}") from None
+        reason = str(exc).split(". ")[0].splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineLoadError(
+            f"S1-mini codec checkpoint {path} could not be read (damaged, or not a torch.save file): {reason}"
+        ) from None
     if not isinstance(loaded, dict):
         raise EngineLoadError(f"S1-mini codec checkpoint {path} holds a {type(loaded).__name__}, not a state dict")
     return loaded
