@@ -37,8 +37,8 @@ def fast_logits(model: DualARModel, prompt: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         first = model.prefill(torch.from_numpy(prompt))
         cache = model.new_fast_cache(1, CPU, torch.float32)
-        model.fast_step(first.hidden[None], 0, cache)
-        return model.fast_step(model.fast_embeddings(torch.tensor([5])), 1, cache)[0].numpy()
+        model.fast_step(first.hidden[None], torch.tensor(0), cache)
+        return model.fast_step(model.fast_embeddings(torch.tensor([5])), torch.tensor(1), cache)[0].numpy()
 
 
 @pytest.mark.parametrize("name", ["plain", "reference"])

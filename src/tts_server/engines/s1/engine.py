@@ -189,17 +189,19 @@ class S1Engine:
         self._jobs.clear()
 
     def warm_up(self) -> None:
-        """Decode two short requests together, so compiled kernels exist before the first real request.
+        """Decode a short request alone, then two together, so the compiled graphs exist before the first real
+        request (torch.compile specialises a batch of one; two rows trace the general, shape-dynamic graph).
         They speak in no particular voice: making a named voice's sample belongs to its first real use."""
-        for seed in (1, 2):
-            sampling = SamplingParams(max_new_tokens=16, seed=seed)
-            request = SynthesisRequest(text="Warming up.", voice=VoiceSelection("default"), sampling=sampling)
-            job = S1Job(request, lambda item: None, chunks=["Warming up."], seed=seed)
-            job.joiner = ChunkJoiner(self.sample_rate, self._fade_ms)
-            self._jobs.add(job)
-            self._joining.append(job)
-        while self.step():
-            pass
+        for seeds in ((1,), (2, 3)):
+            for seed in seeds:
+                sampling = SamplingParams(max_new_tokens=16, seed=seed)
+                request = SynthesisRequest(text="Warming up.", voice=VoiceSelection("default"), sampling=sampling)
+                job = S1Job(request, lambda item: None, chunks=["Warming up."], seed=seed)
+                job.joiner = ChunkJoiner(self.sample_rate, self._fade_ms)
+                self._jobs.add(job)
+                self._joining.append(job)
+            while self.step():
+                pass
 
     # --- planning and joining -------------------------------------------------------------------------------
 

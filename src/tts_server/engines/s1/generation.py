@@ -165,12 +165,13 @@ class BatchGenerator(Generic[RowT]):
         """Codebooks for each row's main token: codebook 0 from the token, 1.. from the fast transformer."""
         model = self.model
         cache = model.new_fast_cache(len(main), self.device, hidden.dtype)
-        self._fast_step(hidden, 0, cache)
+        positions = torch.arange(model.num_codebooks, device=self.device)
+        self._fast_step(hidden, positions[0], cache)
         code = model.codebook_zero(main)
         columns = [main, code]
         cut = min(RESIDUAL_CODEBOOK_SIZE, model.config.codebook_size)
         for codebook in range(1, model.num_codebooks):
-            logits = self._fast_step(model.fast_embeddings(code), codebook, cache)[:, :cut]
+            logits = self._fast_step(model.fast_embeddings(code), positions[codebook], cache)[:, :cut]
             previous = None if windows is None else windows[:, codebook + 1]
             code = sample_rows(logits, params, generators, previous=previous)
             columns.append(code)

@@ -228,21 +228,24 @@ class DualARModel(nn.Module):
         return [(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
                 for _ in self.fast_layers]  # fmt: skip
 
-    def fast_step(self, x: Tensor, position: int, cache: list[tuple[Tensor, Tensor]]) -> Tensor:
-        """x [B, fast_dim] at fast `position` (0: the slow hidden state, n: codebook n-1's embedding);
-        returns logits [B, codebook_size] for codebook `position`."""
+    def fast_step(self, x: Tensor, position: Tensor, cache: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """x [B, fast_dim] at fast `position` (a 0-d long tensor; 0: the slow hidden state, n: codebook n-1's
+        embedding); returns logits [B, codebook_size] for codebook `position`. A tensor, not an int, so one
+        compiled graph serves every position."""
         assert self.fast_rope is not None, "init_rope first"
         fast = self.fast_shape
         hidden = x[:, None]
-        cos, sin = (table[position : position + 1][None, :, None] for table in self.fast_rope)
+        index = position.view(1)
+        cos, sin = (table.index_select(0, index).view(1, 1, 1, -1) for table in self.fast_rope)
         # Positions after `position` hold zeros from an earlier frame or none: masked, as in the reference.
+        later = torch.arange(self.num_codebooks, device=x.device) > position
         mask = torch.zeros(1, 1, 1, self.num_codebooks, dtype=x.dtype, device=x.device)
-        mask[..., position + 1 :] = float("-inf")
+        mask = mask.masked_fill(later, float("-inf"))
         groups = fast.n_head // fast.n_local_heads
         for layer, (cache_k, cache_v) in zip(blocks(self.fast_layers), cache, strict=True):
             q, k, v = layer.attention.project(layer.attention_norm(hidden), cos, sin)
-            cache_k[:, :, position] = k[:, :, 0]
-            cache_v[:, :, position] = v[:, :, 0]
+            cache_k.index_copy_(2, index, k)
+            cache_v.index_copy_(2, index, v)
             keys = cache_k.repeat_interleave(groups, dim=1)
             values = cache_v.repeat_interleave(groups, dim=1)
             scores = q @ keys.transpose(-2, -1) * (1 / math.sqrt(fast.head_dim)) + mask
