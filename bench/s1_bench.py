@@ -200,6 +200,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--steps", type=int, default=6, help="decoding steps timed per batch size")
+    parser.add_argument(
+        "--engine-batches", type=int, nargs="*", default=[1, 8], help="batch sizes also run through the engine"
+    )
     parser.add_argument("--no-codec", action="store_true", help="skip the engine (codec) runs and first audio")
     parser.add_argument("--compile", action="store_true", help="torch.compile the decoding steps")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -244,7 +247,7 @@ def main() -> None:
               f"(max |sample| {result['stream_vs_whole']['max_abs_sample']:.3g})", flush=True)  # fmt: skip
         result["first_audio"] = first_audio(bundle, args.compile)
         print(f"first streamed audio: {result['first_audio']['seconds']:.2f} s", flush=True)
-        for batch in args.batches:
+        for batch in args.engine_batches:
             row = engine_rate(bundle, batch, args.steps, args.compile)
             result["engine"].append(row)
             print(f"engine+codec batch {batch:3d}: {row['frames_per_s']:8.1f} frames/s, "

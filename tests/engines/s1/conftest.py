@@ -28,12 +28,14 @@ TINY = FIXTURES / "tiny"
 
 
 @pytest.fixture(scope="package", autouse=True)
-def single_threaded() -> Iterator[None]:
-    """One torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def offline_single_threaded() -> Iterator[None]:
+    """No hub, and one torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
