@@ -7,8 +7,8 @@ Builds the full-size DualAR (860.2M parameters, from tests/engines/s1/fixtures/f
 full-size codec (391.4M) with random weights in the chosen dtype, and measures:
 
 - generation frames/s at each batch size: every row continues its own prompt (a 10 s voice prompt + a
-  sentence, as a named voice's request), `--steps` decoding steps timed after one warm-up step; aggregate =
-  all rows' frames per second, per stream = aggregate / batch;
+  sentence, as a named voice's request); the batch sizes take turns, `--repeats` rounds of `--steps` steps,
+  and the median round counts; aggregate = all rows' frames per second, per stream = aggregate / batch;
 - the same through the engine with the codec streaming every row's audio (`--no-codec` skips it);
 - streamed against whole-clip decode of the same 64 frames (max absolute difference);
 - time to first streamed audio for one request: submit -> first AudioChunk (prefill of the prompt, the first
@@ -101,29 +101,43 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def generation_rate(bundle: S1Bundle, batch: int, steps: int, compile_step: bool) -> dict[str, float]:
-    """Frames per second of the model alone (no codec) with `batch` rows decoding together."""
-    generator: BatchGenerator[int] = BatchGenerator(bundle.model, device=bundle.device, dtype=bundle.dtype)
-    if compile_step:
-        generator.enable_compile()
+def generation_rates(
+    bundle: S1Bundle, batches: list[int], steps: int, repeats: int, compile_step: bool
+) -> list[dict[str, float]]:
+    """Frames per second of the model alone (no codec) at each batch size. Every batch keeps its own rows; the
+    sizes take turns (`repeats` rounds of `steps` steps each) and the median round counts, so a busy host slows
+    every size alike instead of whichever ran during the busy minute."""
     prompt = build_prompt(bundle.tokenizer, SENTENCE, [voice_prompt()], num_codebooks=10)
-    for row in range(batch):
-        generator.add(row, prompt, SETTINGS, seed=row)
-    generator.step()  # warm-up (and, compiled, the first trace at this batch size)
-    sync(bundle.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        generator.step()
-    sync(bundle.device)
-    elapsed = time.perf_counter() - start
-    aggregate = batch * steps / elapsed
-    return {
-        "batch": batch,
-        "step_ms": 1000 * elapsed / steps,
-        "frames_per_s": aggregate,
-        "per_stream_frames_per_s": aggregate / batch,
-        "realtime_streams": aggregate / FRAMES_PER_SECOND,
-    }
+    generators: dict[int, BatchGenerator[int]] = {}
+    for batch in batches:
+        generator: BatchGenerator[int] = BatchGenerator(bundle.model, device=bundle.device, dtype=bundle.dtype)
+        if compile_step:
+            generator.enable_compile()
+        for row in range(batch):
+            generator.add(row, prompt, SETTINGS, seed=row)
+        generator.step()  # warm-up (and, compiled, the first trace at this batch size)
+        generators[batch] = generator
+    rounds: dict[int, list[float]] = {batch: [] for batch in batches}
+    for _ in range(repeats):
+        for batch, generator in generators.items():
+            sync(bundle.device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                generator.step()
+            sync(bundle.device)
+            rounds[batch].append((time.perf_counter() - start) / steps)
+    rows = []
+    for batch, seconds in rounds.items():
+        step = float(np.median(seconds))
+        rows.append({
+            "batch": batch,
+            "step_ms": 1000 * step,
+            "step_ms_rounds": [round(1000 * value, 1) for value in seconds],
+            "frames_per_s": batch / step,
+            "per_stream_frames_per_s": 1 / step,
+            "realtime_streams": batch / step / FRAMES_PER_SECOND,
+        })  # fmt: skip
+    return rows
 
 
 def engine_rate(bundle: S1Bundle, batch: int, steps: int, compile_step: bool) -> dict[str, float]:
@@ -199,7 +213,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--steps", type=int, default=6, help="decoding steps timed per batch size")
+    parser.add_argument("--steps", type=int, default=3, help="decoding steps per round and batch size")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the batch sizes (median counts)")
     parser.add_argument(
         "--engine-batches", type=int, nargs="*", default=[1, 8], help="batch sizes also run through the engine"
     )
@@ -232,12 +247,11 @@ def main() -> None:
     }
     print(f"built in {result['build_seconds']} s: model {result['parameters_model_m']}M, codec "
           f"{result['parameters_codec_m']}M parameters on {result['device']} ({args.dtype})", flush=True)  # fmt: skip
-    for batch in args.batches:
-        row = generation_rate(bundle, batch, args.steps, args.compile)
-        result["generation"].append(row)
-        print(f"generation batch {batch:3d}: {row['step_ms']:8.1f} ms/step  {row['frames_per_s']:8.1f} frames/s "
-              f"({row['per_stream_frames_per_s']:.1f} per stream, {row['realtime_streams']:.2f}x real time)",
-              flush=True)  # fmt: skip
+    result["generation"] = generation_rates(bundle, args.batches, args.steps, args.repeats, args.compile)
+    for row in result["generation"]:
+        print(f"generation batch {row['batch']:3d}: {row['step_ms']:8.1f} ms/step  {row['frames_per_s']:8.1f} frames/s "
+              f"({row['per_stream_frames_per_s']:.2f} per stream, {row['realtime_streams']:.3f}x real time; rounds "
+              f"{row['step_ms_rounds']} ms)", flush=True)  # fmt: skip
     one = result["generation"][0]["frames_per_s"] if args.batches[0] == 1 else None
     for row in result["generation"]:
         row["speedup_vs_batch_1"] = round(row["frames_per_s"] / one, 2) if one else None
