@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 
 pytest.importorskip("torch")
@@ -101,6 +102,18 @@ def s1_app_factory(data_dir: Path) -> S1AppFactory:
 async def s1(s1_app_factory: S1AppFactory) -> AsyncIterator[S1App]:
     async with s1_app_factory() as running:
         yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def s1_shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[S1App]:
+    """One app on S1-mini for a whole test module (its tests run on the module's event loop): for tests that
+    leave nothing behind that another test of the module could trip over."""
+    app = create_app(s1_settings(tmp_path_factory.mktemp("s1-shared")))
+    async with app.router.lifespan_context(app):
+        await wait_until_ready(app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            yield S1App(app, client)
 
 
 @pytest.fixture(scope="module")
