@@ -10,7 +10,8 @@ ConvNeXt gammas 1e-6): speed does not depend on the weights' values.
 Figures: encode of 3 s of audio; decode of 100 frames (4.64 s of audio) in one pass; the same 100 frames streamed
 through S1StreamDecoder (a first chunk of --first-chunk frames, then --chunk frames at a time) with the time to the
 first samples; the real-time factor of each (audio seconds per wall second); the largest difference between the
-streamed and the whole decode; peak memory (max RSS; on CUDA also peak GPU memory per phase).
+streamed and the whole decode; --streams streams pushing their next chunk together (S1StreamDecoder.push_many)
+against one push each; peak memory (max RSS; on CUDA also peak GPU memory per phase).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tts_server.engines.s1.codec import S1Codec
+from tts_server.engines.s1.codec import S1Codec, S1StreamDecoder
 from tts_server.engines.s1.codec_layers import ConvNeXtBlock
 from tts_server.engines.s1.codec_transformer import LayerScale
 
@@ -125,8 +126,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "max_abs_diff_vs_whole": float(np.abs(streamed["audio"] - whole_audio).max()),
             "gpu_peak_mib": gpu_peak(args.device),
         })  # fmt: skip
+    if args.streams > 1:
+        result["streams_batched"] = streams_batched(codec, args)
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
+
+
+def streams_batched(codec: S1Codec, args: argparse.Namespace) -> dict[str, Any]:
+    """--streams streams, each already --chunk frames in, pushing their next --chunk frames: one push_many against
+    one push per stream."""
+    generator = torch.Generator().manual_seed(2)
+    codes = torch.randint(0, 1024, (args.streams, codec.num_codebooks, 2 * args.chunk), generator=generator)
+    first, second = codes[..., : args.chunk], codes[..., args.chunk :]
+
+    def fresh() -> list[S1StreamDecoder]:
+        decoders = [codec.stream_decoder() for _ in range(args.streams)]
+        S1StreamDecoder.push_many(decoders, first)
+        return decoders
+
+    def one_by_one() -> None:
+        decoders = fresh()
+        synchronize(args.device)
+        started = time.perf_counter()
+        for row, decoder in enumerate(decoders):
+            decoder.push(second[row])
+        times.append(("alone", time.perf_counter() - started))
+
+    def together() -> None:
+        decoders = fresh()
+        synchronize(args.device)
+        started = time.perf_counter()
+        S1StreamDecoder.push_many(decoders, second)
+        times.append(("together", time.perf_counter() - started))
+
+    times: list[tuple[str, float]] = []
+    for _ in range(args.repeats + 1):
+        one_by_one()
+        together()
+    best = {kind: min(t for k, t in times[2:] if k == kind) for kind in ("alone", "together")}
+    return {
+        "streams": args.streams, "chunk_frames": args.chunk, "one_push_each_s": round(best["alone"], 3),
+        "push_many_s": round(best["together"], 3), "speedup": round(best["alone"] / best["together"], 2),
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -136,6 +177,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100, help="frames decoded (2,048 samples each)")
     parser.add_argument("--first-chunk", type=int, nargs="+", default=[1, 4], help="first streamed chunk(s), frames")
     parser.add_argument("--chunk", type=int, default=8, help="later streamed chunks, frames")
+    parser.add_argument("--streams", type=int, default=4, help="streams decoded together by push_many (1: skip)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs after a warm-up; the best counts")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
