@@ -82,7 +82,7 @@ class S1Codec(nn.Module):
         padded = F.pad(audio, (0, -audio.shape[-1] % self.hop_length))
         if padded.shape[-1] == 0:
             return torch.zeros(audio.shape[0], self.num_codebooks, 0, dtype=torch.long, device=self.device)
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: callers may edit the codes and audio they get
             return self.quantizer.encode(self.encoder(padded.to(self.device, self.dtype)))
 
     def encode_batch(self, clips: Sequence[Tensor]) -> list[Tensor]:
@@ -103,7 +103,7 @@ class S1Codec(nn.Module):
         self._check_codes(codes, batched=True)
         if codes.shape[-1] == 0:
             return torch.zeros(codes.shape[0], 1, 0, device=self.device)
-        with torch.inference_mode():
+        with torch.no_grad():
             audio: Tensor = self.decoder(self.quantizer(codes.to(self.device)))
             return audio.float()
 
@@ -114,7 +114,7 @@ class S1Codec(nn.Module):
     def decode_chunk(self, codes: Tensor, state: StreamState) -> Tensor:
         """Audio of the next frames of a stream whose earlier frames went through the same `state`."""
         self._check_codes(codes, batched=True)
-        with torch.inference_mode():
+        with torch.no_grad():
             return self.decoder.stream(self.quantizer.stream(codes.to(self.device), state), state).float()
 
     def _check_codes(self, codes: Tensor, *, batched: bool) -> None:
