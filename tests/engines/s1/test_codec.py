@@ -167,3 +167,35 @@ def test_fixture_depends_on_every_kind_of_parameter(golden: dict[str, np.ndarray
     audio = codec.decode(torch.from_numpy(golden["decode_codes"])).numpy()
     assert not np.array_equal(codes, golden["clip_codes"])
     assert np.abs(audio - golden["decode_audio"]).max() > 1e-3
+
+
+def test_streams_at_different_points_decode_in_one_batch(codec: S1Codec, golden: dict[str, np.ndarray]) -> None:
+    """Three streams started at different times share pushes; each still hears exactly its whole decode."""
+    generator = torch.Generator().manual_seed(11)
+    clips = [torch.randint(0, 1024, (10, 30), generator=generator) for _ in range(3)]
+    decoders = [codec.stream_decoder() for _ in clips]
+    heard: list[list[np.ndarray]] = [[], [], []]
+    heard[0].append(decoders[0].push(clips[0][:, :9]))  # stream 0 is 9 frames in, stream 2 is 2, stream 1 fresh
+    heard[2].append(decoders[2].push(clips[2][:, :2]))
+    done = [9, 0, 2]
+    for size in (4, 1, 6):  # together
+        batch = torch.stack([clip[:, start : start + size] for clip, start in zip(clips, done, strict=True)])
+        for row, audio in enumerate(decoders[0].push_many(decoders, batch)):
+            assert len(audio) == size * codec.hop_length
+            heard[row].append(audio)
+        done = [start + size for start in done]
+    for row, (decoder, clip) in enumerate(zip(decoders, clips, strict=True)):  # and alone again
+        heard[row].append(decoder.push(clip[:, done[row] :]))
+        assert decoder.frames == 30
+        whole = codec.decode(clip[None])[0, 0].numpy()
+        np.testing.assert_allclose(np.concatenate(heard[row]), whole, rtol=0, atol=AUDIO_ATOL, err_msg=f"stream {row}")
+
+
+def test_push_many_refuses_mismatches(codec: S1Codec) -> None:
+    decoders = [codec.stream_decoder(), codec.stream_decoder()]
+    with pytest.raises(ValueError, match="codes for 3 streams, but 2 decoders"):
+        decoders[0].push_many(decoders, torch.zeros(3, 10, 2, dtype=torch.long))
+    other = S1Codec.from_checkpoint(TINY_CODEC).stream_decoder()
+    with pytest.raises(ValueError, match="different codecs"):
+        decoders[0].push_many([decoders[0], other], torch.zeros(2, 10, 2, dtype=torch.long))
+    assert decoders[0].push_many([], torch.zeros(0, 10, 2, dtype=torch.long)) == []

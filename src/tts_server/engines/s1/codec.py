@@ -4,7 +4,8 @@ Our own implementation, loading the official codec.pth unchanged and checked aga
 (tests/engines/s1). Code 0 of a frame comes from a semantic codebook (4,096 entries), codes 1-9 from residual
 codebooks (1,024 each). Every layer is causal, so decoding streams: `S1StreamDecoder` carries each layer's
 state (convolution input tails, the attention windows' keys and values) from chunk to chunk, and every pushed frame
-comes back as final audio at once.
+comes back as final audio at once; `S1StreamDecoder.push_many` decodes the next chunk of several streams (each at its
+own point) in one batch.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tts_server.engines.s1.codec_quantizer import S1Quantizer
 from tts_server.engines.s1.codec_transformer import WindowedTransformer
 
 log = logging.getLogger(__name__)
+
+CodesLike = Tensor | NDArray[np.integer]  # integer codes, [codebooks, frames] or [batch, codebooks, frames]
 
 
 class S1Codec(nn.Module):
@@ -79,7 +82,7 @@ class S1Codec(nn.Module):
         padded = F.pad(audio, (0, -audio.shape[-1] % self.hop_length))
         if padded.shape[-1] == 0:
             return torch.zeros(audio.shape[0], self.num_codebooks, 0, dtype=torch.long, device=self.device)
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: callers may edit the codes and audio they get
             return self.quantizer.encode(self.encoder(padded.to(self.device, self.dtype)))
 
     def encode_batch(self, clips: Sequence[Tensor]) -> list[Tensor]:
@@ -100,7 +103,7 @@ class S1Codec(nn.Module):
         self._check_codes(codes, batched=True)
         if codes.shape[-1] == 0:
             return torch.zeros(codes.shape[0], 1, 0, device=self.device)
-        with torch.inference_mode():
+        with torch.no_grad():
             audio: Tensor = self.decoder(self.quantizer(codes.to(self.device)))
             return audio.float()
 
@@ -111,7 +114,7 @@ class S1Codec(nn.Module):
     def decode_chunk(self, codes: Tensor, state: StreamState) -> Tensor:
         """Audio of the next frames of a stream whose earlier frames went through the same `state`."""
         self._check_codes(codes, batched=True)
-        with torch.inference_mode():
+        with torch.no_grad():
             return self.decoder.stream(self.quantizer.stream(codes.to(self.device), state), state).float()
 
     def _check_codes(self, codes: Tensor, *, batched: bool) -> None:
@@ -151,7 +154,7 @@ class S1StreamDecoder:
         self._state = StreamState()
         self.frames = 0  # frames decoded so far
 
-    def push(self, codes: Tensor | NDArray[np.integer]) -> NDArray[np.float32]:
+    def push(self, codes: CodesLike) -> NDArray[np.float32]:
         """Audio (float32, hop_length samples per frame) of the next codes [codebooks, frames]."""
         chunk = torch.as_tensor(codes)
         self._codec._check_codes(chunk, batched=False)
@@ -165,3 +168,25 @@ class S1StreamDecoder:
     def flush(self) -> NDArray[np.float32]:
         """The audio still held back: none, since every push is final. Kept so callers need not know that."""
         return np.zeros(0, dtype=np.float32)
+
+    @staticmethod
+    def push_many(decoders: Sequence[S1StreamDecoder], codes: CodesLike) -> list[NDArray[np.float32]]:
+        """`push` for several streams of one codec in one batch: codes [streams, codebooks, frames], the same number
+        of frames for every stream, each stream wherever it is. Same audio as pushing each alone (float rounding)."""
+        chunk = torch.as_tensor(codes)
+        if not decoders:
+            return []
+        codec = decoders[0]._codec
+        if any(decoder._codec is not codec for decoder in decoders):
+            raise ValueError("streams of different codecs cannot decode in one batch")
+        codec._check_codes(chunk, batched=True)
+        if chunk.shape[0] != len(decoders):
+            raise ValueError(f"codes for {chunk.shape[0]} streams, but {len(decoders)} decoders")
+        if chunk.shape[-1] == 0:
+            return [np.zeros(0, dtype=np.float32) for _ in decoders]
+        state = StreamState.stack([decoder._state for decoder in decoders])
+        audio = codec.decode_chunk(chunk, state).cpu().numpy()
+        for decoder, row_state in zip(decoders, state.split(len(decoders)), strict=True):
+            decoder._state = row_state
+            decoder.frames += chunk.shape[-1]
+        return [audio[row, 0] for row in range(len(decoders))]

@@ -10,6 +10,8 @@ Weight norm is folded into plain weights at load time (codec_loading), so the co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -21,12 +23,17 @@ CONVNEXT_EXPANSION = 4
 
 
 class StreamState:
-    """One decoding stream's memory: tensors (convolution tails, attention keys/values) and step counters, each owned
-    by the layer that reads and replaces it."""
+    """Decoding streams' memory: tensors (convolution input tails, attention keys/values) with one row per stream,
+    and per-row position counters, each entry owned by the layer that reads and replaces it.
+
+    A fresh stream's entries are all zeros (silence before its first frame, position 0), and every entry has the
+    same shape at every position. So the states of streams at different points stack into one batch (`stack`),
+    decode together, and split back (`split`).
+    """
 
     def __init__(self) -> None:
         self._tensors: dict[tuple[nn.Module, str], Tensor] = {}
-        self._counters: dict[nn.Module, int] = {}
+        self._positions: dict[nn.Module, list[int]] = {}
 
     def tensor(self, owner: nn.Module, slot: str = "") -> Tensor | None:
         return self._tensors.get((owner, slot))
@@ -34,11 +41,35 @@ class StreamState:
     def keep(self, owner: nn.Module, value: Tensor, slot: str = "") -> None:
         self._tensors[(owner, slot)] = value
 
-    def count(self, owner: nn.Module) -> int:
-        return self._counters.get(owner, 0)
+    def positions(self, owner: nn.Module, rows: int) -> list[int]:
+        """Steps each row has been through `owner` so far."""
+        return self._positions.get(owner, [0] * rows)
 
-    def advance(self, owner: nn.Module, steps: int) -> None:
-        self._counters[owner] = self.count(owner) + steps
+    def advance(self, owner: nn.Module, rows: int, steps: int) -> None:
+        self._positions[owner] = [position + steps for position in self.positions(owner, rows)]
+
+    @classmethod
+    def stack(cls, states: Sequence[StreamState]) -> StreamState:
+        """One state whose row i is single-row state i (a fresh entry counts as zeros)."""
+        merged = cls()
+        for key in {key for state in states for key in state._tensors}:
+            example = next(state._tensors[key] for state in states if key in state._tensors)
+            zeros = example.new_zeros(1, *example.shape[1:])
+            merged._tensors[key] = torch.cat([state._tensors.get(key, zeros) for state in states])
+        for owner in {owner for state in states for owner in state._positions}:
+            merged._positions[owner] = [state.positions(owner, 1)[0] for state in states]
+        return merged
+
+    def split(self, rows: int) -> list[StreamState]:
+        """Single-row states, one per row of this one."""
+        parts = [StreamState() for _ in range(rows)]
+        for key, value in self._tensors.items():
+            for row, part in enumerate(parts):
+                part._tensors[key] = value[row : row + 1]
+        for owner, positions in self._positions.items():
+            for row, part in enumerate(parts):
+                part._positions[owner] = [positions[row]]
+        return parts
 
 
 class Streamable(nn.Module):

@@ -73,9 +73,10 @@ class RotaryTable:
 
 
 def rotate(x: Tensor, table: Tensor) -> Tensor:
-    """Rotate each (even, odd) pair of x [batch, positions, heads, head_dim] by the table's angles."""
+    """Rotate each (even, odd) pair of x [batch, positions, heads, head_dim] by the table's angles: table rows
+    [positions, head_dim / 2, 2] shared by the batch, or [batch, positions, head_dim / 2, 2] per row."""
     pairs = x.float().reshape(*x.shape[:-1], -1, 2)
-    turns = table.view(1, pairs.size(1), 1, pairs.size(3), 2)
+    turns = table.view(-1, pairs.size(1), 1, pairs.size(3), 2)
     even, odd = pairs[..., 0], pairs[..., 1]
     cos, sin = turns[..., 0], turns[..., 1]
     rotated = torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1)
@@ -83,11 +84,13 @@ def rotate(x: Tensor, table: Tensor) -> Tensor:
 
 
 def window_mask(queries: Tensor, keys: Tensor, window: int | None) -> Tensor:
-    """[1, 1, queries, keys] True where a query position may attend to a key position."""
-    allowed = keys[None, :] <= queries[:, None]
+    """True where a query position may attend to a key position: [1, 1, queries, keys] for 1-D positions, or
+    [batch, 1, queries, keys] for per-row positions [batch, n]. Negative key positions are empty cache slots."""
+    query, key = queries[..., :, None], keys[..., None, :]
+    allowed = (key <= query) & (key >= 0)
     if window is not None:
-        allowed &= keys[None, :] > queries[:, None] - window
-    return allowed[None, None]
+        allowed &= key > query - window
+    return allowed[None, None] if allowed.ndim == 2 else allowed[:, None]
 
 
 class RMSNorm(nn.Module):
@@ -124,15 +127,16 @@ class Attention(nn.Module):
         # Keys and values contiguous, queries a transposed view: the layouts the reference hands to SDPA.
         return self._merge(F.scaled_dot_product_attention(q, k.contiguous(), v.contiguous(), attn_mask=mask))
 
-    def stream(self, x: Tensor, table: Tensor, mask: Tensor, keep: int | None, state: StreamState) -> Tensor:
-        """Attend from the chunk's positions over the kept keys/values plus the chunk's own, then keep the newest."""
+    def stream(self, x: Tensor, table: Tensor, mask: Tensor, held: int, state: StreamState) -> Tensor:
+        """Attend from the chunk's positions over the `held` cached keys/values plus the chunk's own, then cache
+        the newest `held` (a fresh stream's cache is zeros, masked out as empty slots)."""
         q, k, v = self._project(x, table)
         past_k, past_v = state.tensor(self, "k"), state.tensor(self, "v")
-        if past_k is not None and past_v is not None:
-            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        first = 0 if keep is None else max(0, k.shape[2] - keep)
-        state.keep(self, k[:, :, first:].contiguous(), "k")
-        state.keep(self, v[:, :, first:].contiguous(), "v")
+        if past_k is None or past_v is None:
+            past_k = past_v = k.new_zeros(k.shape[0], self.heads, held, self.head_dim)
+        k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+        state.keep(self, k[:, :, k.shape[2] - held :], "k")
+        state.keep(self, v[:, :, v.shape[2] - held :], "v")
         return self._merge(F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
     def _project(self, x: Tensor, table: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -172,8 +176,8 @@ class TransformerBlock(nn.Module):
         h = x + self.attention_layer_scale(self.attention(self.attention_norm(x), table, mask))
         return self._feed_forward(h)
 
-    def stream(self, x: Tensor, table: Tensor, mask: Tensor, keep: int | None, state: StreamState) -> Tensor:
-        h = x + self.attention_layer_scale(self.attention.stream(self.attention_norm(x), table, mask, keep, state))
+    def stream(self, x: Tensor, table: Tensor, mask: Tensor, held: int, state: StreamState) -> Tensor:
+        h = x + self.attention_layer_scale(self.attention.stream(self.attention_norm(x), table, mask, held, state))
         return self._feed_forward(h)
 
     def _feed_forward(self, h: Tensor) -> Tensor:
@@ -204,17 +208,29 @@ class WindowedTransformer(Streamable):
         return self._leave(h)
 
     def stream(self, x: Tensor, state: StreamState) -> Tensor:
+        """The next chunk of each row of the batch; rows may be at different positions (see StreamState.stack)."""
         h = self._enter(x)
-        start, steps = state.count(self), h.shape[1]
-        keep = None if self.spec.window is None else self.spec.window - 1
-        held = start if keep is None else min(start, keep)  # positions every layer still holds keys for
-        queries = torch.arange(start, start + steps, device=h.device)
-        mask = window_mask(queries, torch.arange(start - held, start + steps, device=h.device), self.spec.window)
-        table = self.rotary.rows(start, steps, h.device)
+        rows, steps = h.shape[0], h.shape[1]
+        starts = state.positions(self, rows)
+        held = self._cached_positions(starts)
+        offsets = torch.arange(steps, device=h.device)
+        queries = torch.tensor(starts, device=h.device)[:, None] + offsets  # [rows, steps]
+        keys = torch.cat([queries[:, :1] - held + torch.arange(held, device=h.device), queries], dim=1)
+        mask = window_mask(queries, keys, self.spec.window)
+        table = self.rotary.rows(0, max(starts) + steps, h.device)[queries]
         for block in self._blocks():
-            h = block.stream(h, table, mask, keep, state)
-        state.advance(self, steps)
+            h = block.stream(h, table, mask, held, state)
+        state.advance(self, rows, steps)
         return self._leave(h)
+
+    def _cached_positions(self, starts: list[int]) -> int:
+        """Key/value slots each layer caches: the window's earlier positions, or every earlier one without a window
+        (then all rows must be at the same position)."""
+        if self.spec.window is not None:
+            return self.spec.window - 1
+        if len(set(starts)) > 1:
+            raise ValueError("streams at different positions cannot share a batch through an unwindowed transformer")
+        return starts[0]
 
     def _blocks(self) -> list[TransformerBlock]:
         return [block for block in self.layers if isinstance(block, TransformerBlock)]
