@@ -47,7 +47,8 @@ async def test_concurrent_requests_share_steps_and_keep_their_own_audio(s1: S1Ap
     for chunks, response in zip(TEXTS, responses, strict=False):
         samples = decode_bytes(response.content).samples
         assert len(samples) == samples_for(chunks)
-        np.testing.assert_array_equal(samples, alone[chunks])  # batched rows keep their own sampling
+        # batched rows keep their own sampling: the same codes, the same audio to the codec's batch rounding
+        np.testing.assert_allclose(samples, alone[chunks], rtol=0, atol=1.5 / 32768)  # one step of 16-bit audio
     assert max(stats.batch_sizes) > 1
     assert stats.steps - steps_alone < steps_alone  # together, in fewer steps than one after another
 

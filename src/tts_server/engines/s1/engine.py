@@ -4,7 +4,8 @@ A job is one request. Its text is cut into chunks (text.py); each chunk is a row
 joining the batch at the next step and leaving when it says <|im_end|> or reaches its frame cap; the job's next
 chunk joins after it. Every chunk continues the same voice prompt: the reference's words and codes, or a
 named voice's kept sample (made by a row of its own the first time the voice is used, then kept). Audio
-leaves each row window by window as frames arrive (streaming.py), chunks are joined with a short crossfade,
+leaves each row window by window as frames arrive (streaming.py; rows whose windows fill together share one
+codec batch), chunks are joined with a short crossfade,
 and everything a job produces goes to its `emit`: AudioChunk, then None at the end, or an exception.
 
 Sampling parameters are per request (SamplingParams): temperature (default 0.7), top_p (0.8),
@@ -175,6 +176,7 @@ class S1Engine:
         self.stats.batch_sizes.append(len(rows))
         for row, frame in zip(rows, frames, strict=True):
             self._accept(row, frame)
+        self._decode_due()
         return True
 
     def fail_all(self, error: BaseException) -> None:
@@ -281,13 +283,23 @@ class S1Engine:
         else:
             row.audio.add(codes)
             produced = row.audio.frames
-            try:
-                self._emit(row, row.audio.pull(), chunk_ends=False)
-            except Exception as exc:
-                self._fail_row(row, _decoding_error(exc))
-                return
         if produced >= row.max_frames or self.generator.positions_left(row) <= 0:
             self._finish(row)
+
+    def _decode_due(self) -> None:
+        """Audio for every row whose window is full; rows holding as many frames decode in one batch."""
+        due = [row for row in self.generator.rows if isinstance(row, SpeechRow) and row.audio.due]
+        if not due:
+            return
+        try:
+            pieces = RowAudio.decode_together([row.audio for row in due])
+        except Exception as exc:
+            error = _decoding_error(exc)
+            for row in due:
+                self._fail_row(row, error)
+            return
+        for row, audio in zip(due, pieces, strict=True):
+            self._emit(row, audio, chunk_ends=False)
 
     def _emit(self, row: SpeechRow, audio: NDArray[np.float32], *, chunk_ends: bool) -> None:
         job = row.job
