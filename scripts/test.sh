@@ -16,7 +16,7 @@ PY=${PYTHON:-python3}
 PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 # CPU torch first: a range that 2.13.0 satisfies then installs nothing more (no CUDA download).
 $PIP install "torch==2.13.0"
-$PIP install -e ".[dev,dia]" numba tiktoken more-itertools
+$PIP install -e ".[dev,dia,s1]" numba tiktoken more-itertools
 # openai-whisper without its triton dependency (GPU-only kernels, ~290 MB).
 $PIP install --no-deps "openai-whisper>=20240930"
 .venv/bin/ruff check src tests bench

@@ -26,12 +26,12 @@ AppFactory = Callable[..., "contextlib.AbstractAsyncContextManager[httpx.AsyncCl
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for tests: built-in engine, two workers, no rate limits unless a test asks. In auto mode only
-    Dia and espeak are looked for unless a test asks for more: the CPU voices have tests of their own, and
+    S1-mini, Dia and espeak are looked for unless a test asks for more: the CPU voices have tests of their own, and
     each of their workers holds a model (~0.5 GB)."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "provider": "espeak",
-        "engine_preference": "dia,espeak",
+        "engine_preference": "s1-mini,dia,espeak",
         "workers": 2,
         "rate_limit_enabled": False,
         # Test clients connect from loopback, which is exempt by default; tests of the limits want to be limited.

@@ -25,6 +25,7 @@ class Provider(StrEnum):
     DIA = "dia"
     PIPER = "piper"
     KOKORO = "kokoro"
+    S1_MINI = "s1-mini"
 
 
 class DeviceChoice(StrEnum):
@@ -93,7 +94,8 @@ class Settings(BaseSettings):
     provider: Provider = Field(
         Provider.AUTO,
         description="Default speech engine: auto (every engine whose files are found locally runs; the first of "
-        "engine_preference is the default), or espeak, piper, kokoro, dia (that engine, with espeak beside it).",
+        "engine_preference is the default), or s1-mini, dia, kokoro, piper, espeak (that engine, with espeak "
+        "beside it).",
     )
     engine_preference: str = Field(
         ",".join(ENGINE_IDS),
@@ -163,6 +165,24 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="onnxruntime threads per ONNX worker. Empty: the cores shared out among the workers.",
+    )
+
+    # --- S1-mini (OpenAudio) ------------------------------------------------------------------------
+    s1_model: str = Field(
+        "fishaudio/openaudio-s1-mini",
+        description="S1-mini checkpoint: local folder or Hugging Face hub id (gated: accept its licence and "
+        "download it yourself).",
+    )
+    s1_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="S1-mini dtype: auto is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."
+    )
+    s1_max_batch: int = Field(8, ge=1, le=64, description="Most concurrent requests decoded in one S1-mini batch.")
+    s1_compile: bool = Field(False, description="torch.compile the S1-mini decoding steps and warm them up at start.")
+    s1_max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Cap on S1-mini audio frames per text chunk (~21.5 per second): the default when a request gives "
+        "no max_new_tokens, and the ceiling when it does. Empty: 1,024 by default, the request's value otherwise.",
     )
 
     # --- uploads and voices -----------------------------------------------------------------------
@@ -262,7 +282,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown engine ids {unknown}; known: {', '.join(ENGINE_IDS)}")
         return value
 
-    @field_validator("dia_max_new_tokens", "onnx_workers", "onnx_threads", mode="before")
+    @field_validator("dia_max_new_tokens", "s1_max_new_tokens", "onnx_workers", "onnx_threads", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         # .env.example writes `TTS_DIA_MAX_NEW_TOKENS=`; an empty value is "no cap", not a bad integer

@@ -31,7 +31,7 @@ async def health(state: StateDep) -> JSONResponse:
     status = _status(default.state, any(engine.state == "failed" for engine in engines) or not state.database.reachable)
     body = HealthResponse(
         status=status,
-        provider=default.info.id,
+        provider=default.info.id.replace("-", "_"),  # the S1 spec writes s1_mini
         models_loaded=default.state is RunnerState.READY,
         model_loaded=default.state is RunnerState.READY,
         device=default.info.device,

@@ -15,7 +15,7 @@ from tts_server.settings import ENGINE_IDS, Provider, Settings
 log = logging.getLogger(__name__)
 
 # Names clients send that mean "whatever this server speaks by default".
-DEFAULT_MODEL_ALIASES = frozenset({"default", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "s1-mini"})
+DEFAULT_MODEL_ALIASES = frozenset({"default", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
 KNOWN_ENGINE_IDS = ENGINE_IDS
 
 
@@ -31,17 +31,14 @@ class EngineRegistry:
         runners: dict[str, EngineRunner],
         order: Sequence[str],
         missing: dict[str, str] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         if not order or any(engine_id not in runners for engine_id in order):
             raise ValueError(f"engine order {list(order)} not among {sorted(runners)}")
         self._runners = runners
         self._order = list(order)
         self._missing = missing or {}  # engine id -> why it is not running and how to get it
-
-    @property
-    def notes(self) -> list[str]:
-        """Why engines are not in use, and how to get them (for /health)."""
-        return list(self._missing.values())
+        self.notes = notes if notes is not None else list(self._missing.values())  # for /health
 
     @property
     def default(self) -> EngineRunner:
@@ -146,12 +143,26 @@ def build_registry(settings: Settings) -> EngineRegistry:
         order += [] if "espeak" in order else ["espeak"]
     else:
         order = [settings.provider.value]
+        left_out = f"TTS_PROVIDER={settings.provider.value} runs {settings.provider.value} (and espeak) only."
+        missing = {engine_id: left_out for engine_id in table if engine_id not in (*order, "espeak")}
     runners = {engine_id: table[engine_id].build(settings) for engine_id in dict.fromkeys([*order, "espeak"])}
-    return EngineRegistry(runners, order, missing=missing)
+    notes: list[str] | None = None if settings.provider is Provider.AUTO else []  # a named provider is a choice
+    return EngineRegistry(runners, order, missing=missing, notes=notes)
 
 
 def _espeak_is_built_in(_settings: Settings) -> str | None:
     return None
+
+
+def _why_not_s1(settings: Settings) -> str | None:
+    """None when S1-mini's weights are found locally; else why not, and how to get them."""
+    if not all(importlib.util.find_spec(name) for name in ("torch", "tiktoken", "huggingface_hub")):
+        return "S1-mini is not installed: pip install 'tts-server[s1]' to use it."
+    from tts_server.engines.s1.loading import how_to_get, s1_weights_available
+
+    if s1_weights_available(settings):
+        return None
+    return f"S1-mini weights not found locally ({settings.s1_model}). {how_to_get(settings.s1_model)}"
 
 
 def _why_not_dia(settings: Settings) -> str | None:
@@ -190,6 +201,12 @@ def _build_espeak(settings: Settings) -> EngineRunner:
     return ProcessPoolRunner.for_espeak(settings)
 
 
+def _build_s1(settings: Settings) -> EngineRunner:
+    from tts_server.runtime.s1_runner import S1Runner
+
+    return S1Runner.from_settings(settings)
+
+
 def _build_dia(settings: Settings) -> EngineRunner:
     from tts_server.runtime.batching import DiaRunner
 
@@ -220,6 +237,7 @@ def _build_kokoro(settings: Settings) -> EngineRunner:
 
 # The engines, one entry each; `auto` tries them in the order of TTS_ENGINE_PREFERENCE.
 ENGINE_TABLE: tuple[EngineEntry, ...] = (
+    EngineEntry("s1-mini", _why_not_s1, _build_s1),
     EngineEntry("dia", _why_not_dia, _build_dia),
     EngineEntry("kokoro", _why_not_kokoro, _build_kokoro),
     EngineEntry("piper", _why_not_piper, _build_piper),
