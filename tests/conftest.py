@@ -118,7 +118,7 @@ def uvicorn_server(settings: Settings, host: str = "127.0.0.1") -> Iterator[Live
         thread.join(timeout=20)
 
 
-def _wait_for_health(base_url: str, timeout: float = 30.0) -> None:
+def _wait_for_health(base_url: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
@@ -126,6 +126,19 @@ def _wait_for_health(base_url: str, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"server at {base_url} did not become healthy")
+
+
+def wait_until_engines_settle(base_url: str, timeout: float = 180.0) -> None:
+    """Healthy means the default engine is ready; the others may still be loading. Tests that use every engine
+    wait here until none is (on a busy machine a model load can take many seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            engines = httpx.get(f"{base_url}/health", timeout=5).json().get("engines", [])
+            if engines and all(engine["state"] != "loading" for engine in engines):
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"engines at {base_url} were still loading after {timeout} s")
 
 
 @pytest.fixture(scope="module")

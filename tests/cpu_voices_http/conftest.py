@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_settings, uvicorn_server
+from tests.conftest import LiveServer, make_settings, uvicorn_server, wait_until_engines_settle
 from tests.support.kokoro_model import release_folder
 
 
@@ -25,6 +25,7 @@ def cpu_voices_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
         workers=1,
     )
     with uvicorn_server(settings) as server:
+        wait_until_engines_settle(server.url)
         yield server
 
 
