@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from transformers.models.dia.modeling_dia import apply_rotary_pos_emb
 
+from tts_server.engines.dia_sampling import sample_next
+
 RowT = TypeVar("RowT")
 _TIME_BLOCK = 256  # cache time capacity grows in blocks, so reallocations stay rare
 _SPAN_BLOCK = 16
@@ -55,48 +57,6 @@ class EncodedText:
     keys: list[torch.Tensor]  # per decoder layer: [2, heads, text_len, head_dim]
     values: list[torch.Tensor]
     text_len: int
-
-
-def sample_next(
-    cond: torch.Tensor,
-    uncond: torch.Tensor,
-    *,
-    temperature: torch.Tensor,
-    top_p: torch.Tensor,
-    top_k: torch.Tensor,
-    cfg_scale: torch.Tensor,
-    uniforms: torch.Tensor,
-    eos: int,
-) -> torch.Tensor:
-    """Dia's sampling, row-wise with per-row parameters. cond/uncond: [n, C, V] float32 logits; returns [n, C].
-
-    CFG (cond + scale * (cond - uncond)) picks the top-k candidates, whose conditional logits are then sampled
-    (as in Dia's reference code, with temperature and top-p); only channel 0 may end (EOS), and only when EOS is
-    its most likely token."""
-    n, channels, vocab = cond.shape
-    guided = cond + cfg_scale[:, None, None] * (cond - uncond)
-    # codes only; EOS only in channel 0 (masked before the top-k, so k real candidates remain)
-    impossible = torch.zeros(channels, vocab, dtype=torch.bool, device=cond.device)
-    impossible[1:, eos:] = True
-    impossible[0, eos + 1 :] = True
-    guided = guided.masked_fill(impossible, float("-inf"))
-    kth = guided.sort(dim=-1, descending=True).values.gather(
-        -1, (top_k - 1).clamp(0, vocab - 1)[:, None, None].expand(n, channels, 1)
-    )
-    logits = cond.masked_fill(impossible | (guided < kth), float("-inf"))
-    greedy = temperature <= 0
-    logits = logits / torch.where(greedy, 1.0, temperature)[:, None, None]
-    eos_top = logits.argmax(dim=-1) == eos
-    logits[..., eos] = logits[..., eos].masked_fill(~eos_top, float("-inf"))
-    logits[..., :eos] = logits[..., :eos].masked_fill(eos_top[..., None], float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) > top_p[:, None, None]
-    probs = probs.masked_fill(torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted), 0.0)
-    cdf = probs.cumsum(-1)
-    draws = (uniforms * cdf[..., -1]).unsqueeze(-1)
-    sampled = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_(max=vocab - 1)
-    return torch.where(greedy[:, None], probs.argmax(-1), sampled)
 
 
 class BatchDecoder(Generic[RowT]):
@@ -260,7 +220,7 @@ class BatchDecoder(Generic[RowT]):
             logits[:, 0],
             logits[:, 1],
             temperature=self._param([p.temperature for p in params]),
-            top_p=self._param([p.top_p for p in params]),
+            top_p=self._param([p.top_p for p in params], torch.float64),  # as transformers forms 1 - top_p
             top_k=torch.tensor([p.top_k for p in params], device=self.device),
             cfg_scale=self._param([p.cfg_scale for p in params]),
             uniforms=torch.stack(
@@ -273,8 +233,8 @@ class BatchDecoder(Generic[RowT]):
         result: NDArray[np.int64] = sampled.cpu().numpy()
         return result
 
-    def _param(self, values: list[float]) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float32, device=self.device)
+    def _param(self, values: list[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.tensor(values, dtype=dtype, device=self.device)
 
     def _forward_step(self, inputs: torch.Tensor, positions: torch.Tensor, span: int) -> torch.Tensor:
         """Decoder forward for one new position per row; returns logits [2n, C * V]."""
