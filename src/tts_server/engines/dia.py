@@ -63,7 +63,7 @@ class JobTrace:
     joined_steps: list[int] = field(default_factory=list)  # one per segment
     prompt_frames: list[int] = field(default_factory=list)  # audio prompt each segment was conditioned on
     first_audio_step: int | None = None
-    finished_step: int | None = None
+    finished_step: int | None = None  # set when its last segment completed (never for a cancelled job)
     frames: int = 0
     segments: int = 0
 
@@ -352,8 +352,11 @@ class DiaEngine:
             codes = row.grid.new_frames(0, row.grid.ready_frames).T.copy()
             job.prompt = AudioPrompt(codes, row.text, len(codes) / self.frames_per_second)
         job.next_segment += 1
-        if job.next_segment < len(job.segments) and not job.cancel.cancelled:
-            self._joining.append(job)
+        if job.next_segment < len(job.segments):
+            if job.cancel.cancelled:  # stopped early: no tail to flush, and not `finished` in its trace
+                job.end()
+            else:
+                self._joining.append(job)
             return
         assert job.joiner is not None and job.trace is not None
         tail = job.joiner.flush()
