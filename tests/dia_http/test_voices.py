@@ -3,14 +3,17 @@ mappings, and seed-based mappings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.dia_http.conftest import RATE, DiaApp, RequestSpy, samples_for
+from tests.dia_http.conftest import FRAMES, RATE, DiaApp, DiaAppFactory, RequestSpy, samples_for
 from tests.store.conftest import voice_wav
 from tests.support.audio import decode_bytes
 from tests.voices.conftest import add_reference, upload_prompt
 from tts_server.engines.dia import JobTrace
+from tts_server.store.dia_prompts import PROMPTS_DIR
 
 FRAMES_PER_SECOND = RATE / 512
 
@@ -87,3 +90,26 @@ async def test_seed_mapping_fixes_the_voice(dia: DiaApp) -> None:
     assert first == again  # no request seed: the mapping's seed decides
     assert first != other
     assert len(decode_bytes(first).samples) == samples_for(1)
+
+
+async def test_a_builtin_voice_speaks_from_one_stored_prompt_across_texts_and_restarts(
+    dia_app_factory: DiaAppFactory, data_dir: Path
+) -> None:
+    async with dia_app_factory() as dia:
+        with RequestSpy(dia.runner) as spy:
+            first = await speak(dia.client, "alloy")
+            traces = [latest_trace(dia, spy)]
+            await speak(dia.client, "alloy", input="Quite another text, same voice.")
+            traces.append(latest_trace(dia, spy))
+        made = [key for key in dia.runner.stats.traces if key.startswith("voice-prompt-")]  # type: ignore[union-attr]
+    assert made == ["voice-prompt-alloy"]  # made once, for both texts
+    assert [trace.prompt_frames for trace in traces] == [[FRAMES], [FRAMES]]
+    (stored,) = (data_dir / PROMPTS_DIR).glob("*/alloy/codes.npy")
+    written = stored.stat().st_mtime_ns
+
+    async with dia_app_factory() as restarted:  # a new process on the same data dir
+        again = await speak(restarted.client, "alloy")
+        stats = restarted.runner.stats
+        assert stats is not None and not any(key.startswith("voice-prompt-") for key in stats.traces)
+    assert again == first  # same prompt, same seed (the voice's), same words: the same audio
+    assert stored.stat().st_mtime_ns == written

@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tts_server.engines.base import AudioChunk, EngineLoadError, SynthesisRequest, VoiceInfo
@@ -23,6 +24,7 @@ from tts_server.engines.dia_loading import DiaBundle, dia_engine_info, load_dia
 from tts_server.engines.dia_voices import BUILTIN_SEEDS, builtin_voices
 from tts_server.errors import ModelNotLoaded, QueueFull
 from tts_server.runtime.runner import RunnerLoad, RunnerState
+from tts_server.store.dia_prompts import PROMPTS_DIR
 
 if TYPE_CHECKING:
     from tts_server.engines.dia import DiaEngine, DiaJob, DiaStats
@@ -55,6 +57,8 @@ class DiaRunner:
         max_new_tokens: int | None = None,
         first_chunk_frames: int = 86,
         chunk_frames: int = 86,
+        voice_prompt_dir: Path | None = None,
+        voice_prompt_frames: int | None = None,
         loader: Callable[[], DiaBundle] | None = None,
     ) -> None:
         self.info = dia_engine_info(device)
@@ -63,6 +67,9 @@ class DiaRunner:
         self._compile = compile
         self.max_new_tokens = max_new_tokens
         self._chunk_frames = (first_chunk_frames, chunk_frames)
+        # built-in voices' stored prompts (None: kept in memory), and their length (None: the engine's ~10 s,
+        # or max_new_tokens when that is less)
+        self._voice_prompts = (voice_prompt_dir, voice_prompt_frames or max_new_tokens)
         self._loader = loader or (lambda: load_dia(model, codec, device, dtype))
         self._state = RunnerState.STOPPED
         self._detail: str | None = "not started"
@@ -84,6 +91,7 @@ class DiaRunner:
             "max_queue": settings.max_queue,
             "compile": settings.dia_compile,
             "max_new_tokens": settings.dia_max_new_tokens,
+            "voice_prompt_dir": settings.data_dir / PROMPTS_DIR,
         }
         return cls(**{**options, **overrides})  # type: ignore[arg-type]
 
@@ -208,6 +216,8 @@ class DiaRunner:
                 compile_step=self._compile,
                 first_chunk_frames=first,
                 chunk_frames=chunk,
+                voice_prompt_dir=self._voice_prompts[0],
+                voice_prompt_frames=self._voice_prompts[1],
             )
             if self._compile:
                 self._detail = "compiling and warming up the Dia decoder"

@@ -85,7 +85,7 @@ class EngineDriver:
 
         def remove_and_keep(row: SegmentRow) -> None:
             request_id = row.job.request.request_id
-            self.outcomes[request_id] = Outcome(row.grid, self._chunks[request_id])
+            self.outcomes[request_id] = Outcome(row.grid, self._chunks.get(request_id, []))
             remove(row)
 
         engine.decoder.remove = remove_and_keep  # type: ignore[method-assign]

@@ -124,8 +124,11 @@ async def test_cloning_strips_the_prompt_and_encodes_the_reference_once(dia_runn
 
 
 async def test_long_text_is_split_and_later_segments_are_conditioned_on_the_first(dia_runner: DiaRunner) -> None:
+    """A voice with a seed of its own has no stored prompt: the first segment's audio keeps the text in one voice
+    (a built-in voice conditions every segment on its stored prompt: test_dia_voice_prompts.py)."""
     text = " ".join(f"This is sentence number {n} of a longer story." for n in range(12))
-    chunks = [c async for c in dia_runner.synthesize(request(text, frames=24, request_id="long-text"))]
+    own_seed = VoiceSelection("default", builtin="default", seed=99)
+    chunks = [c async for c in dia_runner.synthesize(request(text, frames=24, voice=own_seed, request_id="long-text"))]
     trace = dia_runner.stats.traces["long-text"]  # type: ignore[union-attr]
     assert trace.segments >= 3
     assert trace.prompt_frames[0] == 0 and all(frames == 24 for frames in trace.prompt_frames[1:])
