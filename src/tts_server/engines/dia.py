@@ -40,22 +40,37 @@ from tts_server.engines.base import (
     VoiceSelection,
 )
 from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_generation import BatchDecoder, RowSampling
-from tts_server.engines.dia_jobs import DiaJob, DiaStats, Emit, JobTrace, SegmentRow
+from tts_server.engines.dia_generation import BatchDecoder
+from tts_server.engines.dia_jobs import (
+    DiaJob,
+    DiaStats,
+    Emit,
+    JobTrace,
+    SegmentRow,
+    as_service_error,
+    decoding_error,
+    free_accelerator_memory,
+    row_sampling,
+)
 from tts_server.engines.dia_loading import DiaBundle, dia_engine_info
-from tts_server.engines.dia_streaming import SegmentJoiner, StreamingCodec, decode_codes
+from tts_server.engines.dia_memory import BatchMemory, plan_batch
+from tts_server.engines.dia_streaming import (
+    CONTEXT_FRAMES,
+    LOOKAHEAD_FRAMES,
+    SegmentJoiner,
+    StreamingCodec,
+    decode_codes,
+)
 from tts_server.engines.dia_text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
 from tts_server.engines.dia_voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
 from tts_server.engines.dia_voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
-from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
+from tts_server.errors import GenerationFailed, GpuOutOfMemory
 from tts_server.store.dia_prompts import PromptFiles
 
 __all__ = ["DiaEngine", "DiaJob", "DiaStats", "Emit", "JobTrace", "SegmentRow"]
 
 log = logging.getLogger(__name__)
 
-# Dia's authors' defaults (temperature 1.2, top-p 0.95, CFG top-k 45, CFG scale 3.0).
-DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_CFG_SCALE = 1.2, 0.95, 45, 3.0
 _TRACE_LIMIT = 256
 
 
@@ -74,17 +89,13 @@ class DiaEngine:
         prompt_cache_size: int = 16,
         voice_prompt_dir: Path | None = None,
         voice_prompt_frames: int | None = None,
+        size_batch: bool = False,
     ) -> None:
         """`voice_prompt_dir` keeps the built-in voices' prompts (in a folder per model fingerprint; None: in
-        memory only); `voice_prompt_frames` caps their length below the default ~10 s."""
+        memory only); `voice_prompt_frames` caps their length below the default ~10 s. With `size_batch`,
+        `max_batch` is a ceiling: the batch is what the free memory holds (dia_memory; the figures: `memory`)."""
         self.bundle = bundle
         self.info = dia_engine_info(str(bundle.device))
-        self.max_batch = max_batch
-        self.decoder: BatchDecoder[SegmentRow] = BatchDecoder(bundle.model, compile_step=compile_step)
-        self.prompts = ReferencePrompts(bundle.codec, capacity=prompt_cache_size)
-        self.stats = DiaStats()
-        self._first_chunk_frames, self._chunk_frames, self._fade_ms = first_chunk_frames, chunk_frames, fade_ms
-        self._joining: deque[DiaJob] = deque()
         config = bundle.model.config
         self._delays: list[int] = list(config.delay_pattern)
         self._special = {
@@ -95,10 +106,26 @@ class DiaEngine:
         self._tokenizer = bundle.processor.tokenizer
         self.frames_per_second = bundle.sample_rate / bundle.hop_length
         # positions 0..T are BOS + prompt; EOS and the delay tail take max_delay + 1 more
-        self._max_frames = self.decoder.max_positions - max(self._delays) - 2
+        self._max_frames = config.decoder_config.max_position_embeddings - max(self._delays) - 2
         files = PromptFiles(voice_prompt_dir / model_fingerprint(bundle.model_path)) if voice_prompt_dir else None
         prompt_frames = min(round(PROMPT_MAX_SECONDS * self.frames_per_second), voice_prompt_frames or self._max_frames)
         self.voice_prompts: VoicePrompts[DiaJob] = VoicePrompts(files, max_frames=prompt_frames)
+        self.memory: BatchMemory | None = None
+        if size_batch:
+            window = max(first_chunk_frames, chunk_frames) + CONTEXT_FRAMES + LOOKAHEAD_FRAMES
+            self.memory = plan_batch(
+                bundle.model, bundle.codec, bundle.device, ceiling=max_batch, prompt_frames=prompt_frames,
+                window_frames=window,
+            )  # fmt: skip
+            max_batch = self.memory.max_batch
+        self.max_batch = max_batch
+        self.decoder: BatchDecoder[SegmentRow] = BatchDecoder(
+            bundle.model, compile_step=compile_step, max_requests=max_batch
+        )
+        self.prompts = ReferencePrompts(bundle.codec, capacity=prompt_cache_size)
+        self.stats = DiaStats()
+        self._first_chunk_frames, self._chunk_frames, self._fade_ms = first_chunk_frames, chunk_frames, fade_ms
+        self._joining: deque[DiaJob] = deque()
 
     # --- Engine protocol ----------------------------------------------------------------------------------
 
@@ -130,7 +157,9 @@ class DiaEngine:
 
     @property
     def active_jobs(self) -> int:
-        return len(self.decoder) + len(self._joining) + self.voice_prompts.waiting
+        """Jobs holding a place in the batch: decoding, joining, or waiting for a voice's prompt (the job making
+        a prompt takes the place of the first job waiting for it)."""
+        return len(self.decoder) + len(self._joining) + self.voice_prompts.waiting - self.voice_prompts.making
 
     @property
     def free_slots(self) -> int:
@@ -157,7 +186,7 @@ class DiaEngine:
         try:
             self._plan(job)
         except Exception as exc:
-            job.end(_as_service_error(exc))
+            job.end(as_service_error(exc))
             return
         self._joining.append(job)
 
@@ -188,7 +217,7 @@ class DiaEngine:
             except Exception as exc:
                 log.exception("Dia audio decoding failed for request %s", row.job.request.request_id)
                 self.decoder.remove(row)
-                row.job.end(_decoding_error(exc))
+                row.job.end(decoding_error(exc))
                 continue
             if row.grid.done:
                 self._finish_row(row)
@@ -203,23 +232,15 @@ class DiaEngine:
             self._joining.popleft().end(error)
 
     def warm_up(self) -> None:
-        """Decode three short requests together, so compiled kernels exist before the first real request
-        (three: a batch that does not fill the cache's rows traces the general, shape-dynamic graph)."""
-        jobs = [
-            DiaJob(
-                SynthesisRequest(
-                    text="Warming up.",
-                    voice=VoiceSelection("default"),
-                    sampling=SamplingParams(max_new_tokens=24, seed=n),
-                ),
-                lambda item: None,
-            )
-            for n in range(3)
-        ]
-        for job in jobs:
-            self.submit(job)
-        while self.step():
-            pass
+        """Decode a few steps at every batch bucket of the compiled step (one: eager), so the step is compiled
+        and its CUDA graphs are recorded before the first real request."""
+        for bucket in self.decoder.buckets or [1]:
+            for n in range(bucket):
+                sampling = SamplingParams(max_new_tokens=2, seed=n)
+                request = SynthesisRequest(text="Warming up.", voice=VoiceSelection("warm-up"), sampling=sampling)
+                self.submit(DiaJob(request, lambda item: None))
+            while self.step():
+                pass
 
     # --- planning and joining -------------------------------------------------------------------------------
 
@@ -285,11 +306,11 @@ class DiaEngine:
             try:
                 self._add_row(job)
             except torch.cuda.OutOfMemoryError:
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 job.end(GpuOutOfMemory("The GPU ran out of memory starting this request; try again or shorten it."))
             except Exception as exc:
                 log.exception("Dia could not start request %s", job.request.request_id)
-                job.end(_as_service_error(exc))
+                job.end(as_service_error(exc))
 
     def _add_row(self, job: DiaJob) -> None:
         index = job.next_segment
@@ -313,23 +334,12 @@ class DiaEngine:
         )
         row = SegmentRow(job, index, segment, grid, stream, joined_step=self.stats.steps)
         was_decoding = len(self.decoder) > 0
-        self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, self._sampling(job, index))
+        self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, row_sampling(job, index))
         self.stats.rows_joined += 1
         self.stats.rows_joined_mid_flight += was_decoding
         assert job.trace is not None
         job.trace.joined_steps.append(self.stats.steps)
         job.trace.prompt_frames.append(prompt_frames)
-
-    @staticmethod
-    def _sampling(job: DiaJob, index: int) -> RowSampling:
-        params = job.request.sampling
-        return RowSampling(
-            temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
-            top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
-            top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
-            cfg_scale=DEFAULT_CFG_SCALE if params.cfg_scale is None else params.cfg_scale,
-            seed=job.seed + index,
-        )
 
     # --- output -------------------------------------------------------------------------------------------
 
@@ -372,7 +382,7 @@ class DiaEngine:
         """Out of accelerator memory in a step: the most recently joined request gives way."""
         newest = max(self.decoder.rows, key=lambda row: row.joined_step)
         self.decoder.remove(newest)
-        _free_accelerator_memory()
+        free_accelerator_memory()
         log.warning("GPU out of memory; dropped request %s from the batch", newest.job.request.request_id)
         newest.job.end(GpuOutOfMemory("The GPU ran out of memory for this request; try again or shorten it."))
 
@@ -383,21 +393,3 @@ class DiaEngine:
         while len(traces) > _TRACE_LIMIT:
             traces.popitem(last=False)
         return trace
-
-
-def _as_service_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, ServiceError):
-        return exc
-    return GenerationFailed(f"Dia could not synthesise this request: {exc}")
-
-
-def _decoding_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        _free_accelerator_memory()
-        return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
-    return GenerationFailed(f"Dia audio decoding failed: {exc}")
-
-
-def _free_accelerator_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

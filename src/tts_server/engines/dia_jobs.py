@@ -7,14 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from tts_server.engines.base import AudioChunk, CancelToken, SynthesisRequest
 from tts_server.engines.dia_delay import DelayedGrid
+from tts_server.engines.dia_generation import RowSampling
 from tts_server.engines.dia_streaming import SegmentJoiner, StreamingCodec
 from tts_server.engines.dia_voices import AudioPrompt
+from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
 Emit = Callable[[AudioChunk | BaseException | None], None]
+
+# Dia's authors' defaults (temperature 1.2, top-p 0.95, CFG top-k 45, CFG scale 3.0).
+DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_CFG_SCALE = 1.2, 0.95, 45, 3.0
 
 
 @dataclass(slots=True)
@@ -71,3 +77,33 @@ class DiaStats:
     rows_joined_mid_flight: int = 0  # joined while other rows were being decoded
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
     traces: OrderedDict[str, JobTrace] = field(default_factory=OrderedDict)
+
+
+def row_sampling(job: DiaJob, index: int) -> RowSampling:
+    """The sampling of the job's segment `index`: the request's, else Dia's authors' defaults."""
+    params = job.request.sampling
+    return RowSampling(
+        temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
+        top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
+        top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
+        cfg_scale=DEFAULT_CFG_SCALE if params.cfg_scale is None else params.cfg_scale,
+        seed=job.seed + index,
+    )
+
+
+def as_service_error(exc: Exception) -> ServiceError:
+    if isinstance(exc, ServiceError):
+        return exc
+    return GenerationFailed(f"Dia could not synthesise this request: {exc}")
+
+
+def decoding_error(exc: Exception) -> ServiceError:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        free_accelerator_memory()
+        return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
+    return GenerationFailed(f"Dia audio decoding failed: {exc}")
+
+
+def free_accelerator_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -84,6 +84,11 @@ class VoicePrompts(Generic[JobT]):
         """Jobs parked until a prompt is made."""
         return sum(len(jobs) for jobs in self._waiting.values())
 
+    @property
+    def making(self) -> int:
+        """Prompts being made (each by one job)."""
+        return len(self._waiting)
+
     def get(self, name: str) -> StoredPrompt | None:
         prompt = self._cache.get(name)
         if prompt is None and self.files is not None:

@@ -218,7 +218,9 @@ class DiaRunner:
                 chunk_frames=chunk,
                 voice_prompt_dir=self._voice_prompts[0],
                 voice_prompt_frames=self._voice_prompts[1],
+                size_batch=True,
             )
+            self.max_batch = engine.max_batch  # what the free memory holds, at most TTS_DIA_MAX_BATCH
             if self._compile:
                 self._detail = "compiling and warming up the Dia decoder"
                 engine.warm_up()

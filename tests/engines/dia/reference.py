@@ -70,7 +70,7 @@ class Outcome:
 
     @property
     def audio(self) -> NDArray[np.float32]:
-        return np.concatenate([chunk.samples for chunk in self.chunks])
+        return np.concatenate([np.zeros(0, np.float32), *(chunk.samples for chunk in self.chunks)])
 
 
 class EngineDriver:
