@@ -11,7 +11,10 @@ where every request has its own length and position:
   sampling operation is row-wise, so a seed gives the same tokens whatever else is in the batch (bit-exact on
   CPU; on GPU, batch-size-dependent matmul kernels can differ in the last bit).
 
-The delay pattern, forced prompt tokens and EOS bookkeeping live in `dia_delay.DelayedGrid`, on the CPU.
+The sampler (the order and arithmetic of transformers' Dia logits processors) is `dia_sampling`; the delay
+pattern, forced prompt tokens and EOS bookkeeping live in `dia_delay.DelayedGrid`, on the CPU. With
+torch.compile (`dia_compile`) the caches are allocated once at full size and each step is padded to a batch
+bucket. Whole generations equal transformers' `generate()` (tests/engines/dia/test_dia_reference.py).
 """
 
 from __future__ import annotations
