@@ -290,11 +290,12 @@ class DiaEngine:
 
     def _keep_voice_prompt(self, voice: str, codes: NDArray[np.int64]) -> None:
         try:
-            audio = decode_codes(self.bundle.codec, codes.T)
+            audio = decode_codes(self.bundle.codec, codes.T)  # the WAV kept beside the codes
+            waiting = self.voice_prompts.keep(voice, codes, audio, self.bundle.sample_rate)
         except Exception:  # the waiting jobs still speak, unconditioned, and the next request tries again
-            log.exception("Dia could not decode the prompt made for voice '%s'", voice)
-            codes, audio = codes[:0], np.zeros(0, dtype=np.float32)
-        for job in self.voice_prompts.keep(voice, codes, audio, self.bundle.sample_rate):
+            log.exception("Dia could not keep the prompt made for voice '%s'", voice)
+            waiting = self.voice_prompts.abandon(voice)
+        for job in waiting:
             self._start(job)
 
     def _join_waiting(self) -> None:

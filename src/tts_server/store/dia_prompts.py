@@ -53,7 +53,7 @@ class PromptFiles:
             codes = np.load(folder / "codes.npy", allow_pickle=False)
             text = (folder / "prompt.txt").read_text(encoding="utf-8")
             meta = json.loads((folder / "prompt.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):
             return None
         if codes.ndim != 2 or codes.dtype.kind not in "iu":
             return None

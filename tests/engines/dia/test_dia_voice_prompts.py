@@ -153,3 +153,17 @@ def test_the_voice_stays_the_same_whatever_the_request_seed(
     run = EngineDriver(engine(dia_bundle, tmp_path))
     outcomes = run.run({0: [speak("Words.", "atlas", "p", seed=seed)], 30: [speak("Words.", "atlas", "q", seed=11)]})
     np.testing.assert_array_equal(prompt_of(outcomes["p"]), prompt_of(outcomes["q"]))
+
+
+def test_a_prompt_that_cannot_be_kept_leaves_the_request_unconditioned(
+    dia_bundle: DiaBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> np.ndarray:
+        raise RuntimeError("codec exploded")
+
+    monkeypatch.setattr("tts_server.engines.dia.decode_codes", broken)
+    run = EngineDriver(engine(dia_bundle, tmp_path))
+    outcome = run.run({0: [speak("Still spoken.", "echo", "x")]})["x"]
+    assert len(outcome.audio) == 20 * 512 and run.trace("x").prompt_frames == [0]
+    assert run.engine.voice_prompts.get("echo") is None and run.engine.voice_prompts.waiting == 0
+    assert not (tmp_path / model_fingerprint(dia_bundle.model_path) / "echo").exists()
