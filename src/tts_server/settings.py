@@ -129,8 +129,18 @@ class Settings(BaseSettings):
     dia_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="Dia dtype: auto is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."
     )
-    dia_max_batch: int = Field(8, ge=1, le=64, description="Most concurrent requests decoded in one Dia batch.")
-    dia_compile: bool = Field(False, description="torch.compile the Dia decoder and warm it up at start-up.")
+    dia_max_batch: int = Field(
+        32,
+        ge=1,
+        le=64,
+        description="Most concurrent requests decoded in one Dia batch; lowered at load to what the free GPU memory "
+        "(CPU: available RAM) holds with every request at Dia's full window (/health says the figure).",
+    )
+    dia_compile: bool = Field(
+        False,
+        description="torch.compile the Dia decoding step (CUDA graphs on CUDA) for batch sizes 1, 2, 4, ... up to "
+        "the batch, and warm it up at start-up (slower start, faster steps).",
+    )
     dia_max_new_tokens: int | None = Field(
         None,
         ge=1,

@@ -140,3 +140,13 @@ class RequestSpy:
 
 def samples_for(segments: int = 1) -> int:
     return segments * FRAMES * HOP
+
+
+@pytest.fixture(scope="session")
+def hello_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real Whisper checkpoint that hears "hello" in any audio (tests/whisper/conftest.py)."""
+    from tests.whisper.conftest import build_hello_checkpoint
+
+    path = tmp_path_factory.mktemp("whisper-hello") / "tiny-hello.pt"
+    build_hello_checkpoint(path)
+    return path

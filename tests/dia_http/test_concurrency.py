@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.dia_http.conftest import HOP, DiaAppFactory
+from tests.engines.dia.worker_gate import WorkerGate, admitted, until
 from tests.support.audio import decode_bytes
 
 CAP = 160  # TTS_DIA_MAX_NEW_TOKENS for this test: room for requests of different lengths under it
@@ -22,7 +23,12 @@ async def test_concurrent_requests_share_decoding_steps_and_keep_their_lengths(
             client.post("/generate", json={"text": "Third speaker, no limit given."}),  # the cap: 160 frames
             client.post("/v1/audio/speech", json={"input": "Fourth, through the OpenAI route."}),
         ]
-        responses = await asyncio.gather(*calls)
+        assert dia.runner._engine is not None
+        gate = WorkerGate(dia.runner._engine, lambda engine: True)  # the first step waits for all four
+        tasks = [asyncio.create_task(call) for call in calls]
+        await until(lambda: admitted(dia.runner) == 4)
+        gate.release()
+        responses = await asyncio.gather(*tasks)
         stats = dia.runner.stats
 
     assert all(response.status_code == 200 for response in responses), [r.text for r in responses]

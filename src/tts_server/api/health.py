@@ -69,4 +69,5 @@ def _engine_health(runner: EngineRunner) -> EngineHealth:
         workers=load.workers,
         active=load.active,
         waiting=load.waiting,
+        max_batch=getattr(runner, "max_batch", None),
     )

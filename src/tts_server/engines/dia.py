@@ -2,10 +2,11 @@
 
 A job is one request. Its text is tagged and cut into segments (dia_text); each segment is a row of the
 `BatchDecoder`, joining the batch at the next step and leaving when its audio is complete, and the job's next
-segment joins after it, conditioned on the voice's reference or, for a seed voice, on the first segment's own
-audio and text. Audio leaves a row window by window (dia_streaming) as frames complete, segments are joined
-with a short crossfade, and everything a job produces goes to its `emit` callback: AudioChunk, then None at
-the end, or an exception instead.
+segment joins after it. Every segment is conditioned on the voice's reference, or a built-in voice's stored
+prompt (dia_voice_prompts: made on the voice's first use); a voice with a seed of its own conditions its later
+segments on the first segment's audio and text. Audio leaves a row window by window (dia_streaming) as frames
+complete, segments are joined with a short crossfade, and everything a job produces goes to its `emit`
+callback: AudioChunk, then None at the end, or an exception instead.
 
 Sampling parameters (SamplingParams), per request even within one batch: temperature (default 1.2; 0 is
 greedy), top_p (0.95), top_k (45: Dia's CFG filter, the candidates kept from the guided logits), cfg_scale (3.0),
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from tts_server.audio.text import normalize_text
 from tts_server.engines.base import (
@@ -38,72 +40,38 @@ from tts_server.engines.base import (
     VoiceSelection,
 )
 from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_generation import BatchDecoder, RowSampling
+from tts_server.engines.dia_generation import BatchDecoder
+from tts_server.engines.dia_jobs import (
+    DiaJob,
+    DiaStats,
+    Emit,
+    JobTrace,
+    SegmentRow,
+    as_service_error,
+    decoding_error,
+    free_accelerator_memory,
+    row_sampling,
+)
 from tts_server.engines.dia_loading import DiaBundle, dia_engine_info
-from tts_server.engines.dia_streaming import SegmentJoiner, StreamingCodec
+from tts_server.engines.dia_memory import BatchMemory, plan_batch
+from tts_server.engines.dia_streaming import (
+    CONTEXT_FRAMES,
+    LOOKAHEAD_FRAMES,
+    SegmentJoiner,
+    StreamingCodec,
+    decode_codes,
+)
 from tts_server.engines.dia_text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
+from tts_server.engines.dia_voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
 from tts_server.engines.dia_voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
-from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
+from tts_server.errors import GenerationFailed, GpuOutOfMemory
+from tts_server.store.dia_prompts import PromptFiles
+
+__all__ = ["DiaEngine", "DiaJob", "DiaStats", "Emit", "JobTrace", "SegmentRow"]
 
 log = logging.getLogger(__name__)
 
-# Dia's authors' defaults (temperature 1.2, top-p 0.95, CFG top-k 45, CFG scale 3.0).
-DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_CFG_SCALE = 1.2, 0.95, 45, 3.0
 _TRACE_LIMIT = 256
-
-Emit = Callable[[AudioChunk | BaseException | None], None]
-
-
-@dataclass(slots=True)
-class JobTrace:
-    """Where a job's life fell on the engine's step counter, for tests, /stats and benchmarks."""
-
-    request_id: str
-    submitted_step: int
-    joined_steps: list[int] = field(default_factory=list)  # one per segment
-    prompt_frames: list[int] = field(default_factory=list)  # audio prompt each segment was conditioned on
-    first_audio_step: int | None = None
-    finished_step: int | None = None
-    frames: int = 0
-    segments: int = 0
-
-
-@dataclass(eq=False)
-class DiaJob:
-    request: SynthesisRequest
-    emit: Emit
-    cancel: CancelToken = field(default_factory=CancelToken)
-    segments: list[str] = field(default_factory=list)
-    prompt: AudioPrompt | None = None  # conditions every segment (reference) or segments 2.. (seed voice)
-    seed: int = 0
-    next_segment: int = 0
-    finished: bool = False
-    joiner: SegmentJoiner | None = None
-    trace: JobTrace | None = None
-
-    def end(self, error: BaseException | None = None) -> None:
-        if not self.finished:
-            self.finished = True
-            self.emit(error)
-
-
-@dataclass(eq=False)
-class SegmentRow:
-    job: DiaJob
-    index: int
-    text: str
-    grid: DelayedGrid
-    stream: StreamingCodec
-    joined_step: int
-
-
-@dataclass(slots=True)
-class DiaStats:
-    steps: int = 0
-    rows_joined: int = 0
-    rows_joined_mid_flight: int = 0  # joined while other rows were being decoded
-    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
-    traces: OrderedDict[str, JobTrace] = field(default_factory=OrderedDict)
 
 
 class DiaEngine:
@@ -119,15 +87,15 @@ class DiaEngine:
         chunk_frames: int = 86,
         fade_ms: float = 40.0,
         prompt_cache_size: int = 16,
+        voice_prompt_dir: Path | None = None,
+        voice_prompt_frames: int | None = None,
+        size_batch: bool = False,
     ) -> None:
+        """`voice_prompt_dir` keeps the built-in voices' prompts (in a folder per model fingerprint; None: in
+        memory only); `voice_prompt_frames` caps their length below the default ~10 s. With `size_batch`,
+        `max_batch` is a ceiling: the batch is what the free memory holds (dia_memory; the figures: `memory`)."""
         self.bundle = bundle
         self.info = dia_engine_info(str(bundle.device))
-        self.max_batch = max_batch
-        self.decoder: BatchDecoder[SegmentRow] = BatchDecoder(bundle.model, compile_step=compile_step)
-        self.prompts = ReferencePrompts(bundle.codec, capacity=prompt_cache_size)
-        self.stats = DiaStats()
-        self._first_chunk_frames, self._chunk_frames, self._fade_ms = first_chunk_frames, chunk_frames, fade_ms
-        self._joining: deque[DiaJob] = deque()
         config = bundle.model.config
         self._delays: list[int] = list(config.delay_pattern)
         self._special = {
@@ -138,7 +106,26 @@ class DiaEngine:
         self._tokenizer = bundle.processor.tokenizer
         self.frames_per_second = bundle.sample_rate / bundle.hop_length
         # positions 0..T are BOS + prompt; EOS and the delay tail take max_delay + 1 more
-        self._max_frames = self.decoder.max_positions - max(self._delays) - 2
+        self._max_frames = config.decoder_config.max_position_embeddings - max(self._delays) - 2
+        files = PromptFiles(voice_prompt_dir / model_fingerprint(bundle.model_path)) if voice_prompt_dir else None
+        prompt_frames = min(round(PROMPT_MAX_SECONDS * self.frames_per_second), voice_prompt_frames or self._max_frames)
+        self.voice_prompts: VoicePrompts[DiaJob] = VoicePrompts(files, max_frames=prompt_frames)
+        self.memory: BatchMemory | None = None
+        if size_batch:
+            window = max(first_chunk_frames, chunk_frames) + CONTEXT_FRAMES + LOOKAHEAD_FRAMES
+            self.memory = plan_batch(
+                bundle.model, bundle.codec, bundle.device, ceiling=max_batch, prompt_frames=prompt_frames,
+                window_frames=window,
+            )  # fmt: skip
+            max_batch = self.memory.max_batch
+        self.max_batch = max_batch
+        self.decoder: BatchDecoder[SegmentRow] = BatchDecoder(
+            bundle.model, compile_step=compile_step, max_requests=max_batch
+        )
+        self.prompts = ReferencePrompts(bundle.codec, capacity=prompt_cache_size)
+        self.stats = DiaStats()
+        self._first_chunk_frames, self._chunk_frames, self._fade_ms = first_chunk_frames, chunk_frames, fade_ms
+        self._joining: deque[DiaJob] = deque()
 
     # --- Engine protocol ----------------------------------------------------------------------------------
 
@@ -170,7 +157,9 @@ class DiaEngine:
 
     @property
     def active_jobs(self) -> int:
-        return len(self.decoder) + len(self._joining)
+        """Jobs holding a place in the batch: decoding, joining, or waiting for a voice's prompt (the job making
+        a prompt takes the place of the first job waiting for it)."""
+        return len(self.decoder) + len(self._joining) + self.voice_prompts.waiting - self.voice_prompts.making
 
     @property
     def free_slots(self) -> int:
@@ -181,15 +170,24 @@ class DiaEngine:
         return self.decoder.compiled
 
     def submit(self, job: DiaJob) -> None:
-        """Take a job; its first segment joins the batch at the next step."""
+        """Take a job; its first segment joins the batch at the next step (after its voice's prompt is made,
+        the first time a built-in voice speaks)."""
         job.trace = self._trace(job.request.request_id)
+        if job.request.sampling.use_torch_compile and not self.decoder.compiled:
+            self.decoder.enable_compile()
+        voice = self.voice_prompts.voice_of(job.request.voice)
+        if voice is not None and self.voice_prompts.get(voice) is None:
+            if self.voice_prompts.wait_for(voice, job):
+                self.submit(self._voice_prompt_job(voice))
+            return
+        self._start(job)
+
+    def _start(self, job: DiaJob) -> None:
         try:
             self._plan(job)
         except Exception as exc:
-            job.end(_as_service_error(exc))
+            job.end(as_service_error(exc))
             return
-        if job.request.sampling.use_torch_compile and not self.decoder.compiled:
-            self.decoder.enable_compile()
         self._joining.append(job)
 
     def step(self) -> bool:
@@ -219,7 +217,7 @@ class DiaEngine:
             except Exception as exc:
                 log.exception("Dia audio decoding failed for request %s", row.job.request.request_id)
                 self.decoder.remove(row)
-                row.job.end(_decoding_error(exc))
+                row.job.end(decoding_error(exc))
                 continue
             if row.grid.done:
                 self._finish_row(row)
@@ -234,23 +232,15 @@ class DiaEngine:
             self._joining.popleft().end(error)
 
     def warm_up(self) -> None:
-        """Decode three short requests together, so compiled kernels exist before the first real request
-        (three: a batch that does not fill the cache's rows traces the general, shape-dynamic graph)."""
-        jobs = [
-            DiaJob(
-                SynthesisRequest(
-                    text="Warming up.",
-                    voice=VoiceSelection("default"),
-                    sampling=SamplingParams(max_new_tokens=24, seed=n),
-                ),
-                lambda item: None,
-            )
-            for n in range(3)
-        ]
-        for job in jobs:
-            self.submit(job)
-        while self.step():
-            pass
+        """Decode a few steps at every batch bucket of the compiled step (one: eager), so the step is compiled
+        and its CUDA graphs are recorded before the first real request."""
+        for bucket in self.decoder.buckets or [1]:
+            for n in range(bucket):
+                sampling = SamplingParams(max_new_tokens=2, seed=n)
+                request = SynthesisRequest(text="Warming up.", voice=VoiceSelection("warm-up"), sampling=sampling)
+                self.submit(DiaJob(request, lambda item: None))
+            while self.step():
+                pass
 
     # --- planning and joining -------------------------------------------------------------------------------
 
@@ -259,12 +249,8 @@ class DiaEngine:
         language = voice.language or "en"
         tagged = tag_text(normalize_text(request.text, language), voice.primary_speaker)
         window = self._max_frames / self.frames_per_second
-        prompt_size: tuple[int, float] | None = None
-        if voice.reference is not None:
-            codes, seconds = self.prompts.codes(voice.reference)
-            transcript = normalize_text(voice.reference.transcript, language)
-            job.prompt = AudioPrompt(codes, tag_text(transcript, voice.primary_speaker), seconds)
-            prompt_size = (len(job.prompt.transcript.encode()), seconds)
+        prompt = job.prompt = self._prompt_for(voice, language)
+        prompt_size = None if prompt is None else (len(prompt.transcript.encode()), prompt.seconds)
         job.segments = segment_text(
             tagged, window_seconds=window, prompt=prompt_size, max_chars=request.max_chunk_chars
         )
@@ -275,6 +261,43 @@ class DiaEngine:
         assert job.trace is not None
         job.trace.segments = len(job.segments)
 
+    def _prompt_for(self, voice: VoiceSelection, language: str) -> AudioPrompt | None:
+        """What conditions every segment: a reference voice's audio, or a built-in voice's stored prompt."""
+        if voice.reference is not None:
+            codes, seconds = self.prompts.codes(voice.reference)
+            transcript = voice.reference.transcript
+        elif (name := self.voice_prompts.voice_of(voice)) and (stored := self.voice_prompts.get(name)):
+            codes, seconds, transcript = stored.codes, len(stored.codes) / self.frames_per_second, stored.text
+        else:
+            return None
+        return AudioPrompt(codes, tag_text(normalize_text(transcript, language), voice.primary_speaker), seconds)
+
+    def _voice_prompt_job(self, voice: str) -> DiaJob:
+        """The job that makes a built-in voice's prompt: `PROMPT_TEXT`, the voice's seed, Dia's defaults."""
+        request = SynthesisRequest(
+            text=PROMPT_TEXT,
+            voice=VoiceSelection(f"{voice} (prompt)"),
+            sampling=SamplingParams(max_new_tokens=self.voice_prompts.max_frames, seed=BUILTIN_SEEDS[voice]),
+            request_id=f"voice-prompt-{voice}",
+        )
+
+        def ended(item: AudioChunk | BaseException | None) -> None:
+            if isinstance(item, BaseException):
+                for job in self.voice_prompts.abandon(voice):
+                    job.end(item)
+
+        return DiaJob(request, ended, codes_sink=lambda codes: self._keep_voice_prompt(voice, codes))
+
+    def _keep_voice_prompt(self, voice: str, codes: NDArray[np.int64]) -> None:
+        try:
+            audio = decode_codes(self.bundle.codec, codes.T)  # the WAV kept beside the codes
+            waiting = self.voice_prompts.keep(voice, codes, audio, self.bundle.sample_rate)
+        except Exception:  # the waiting jobs still speak, unconditioned, and the next request tries again
+            log.exception("Dia could not keep the prompt made for voice '%s'", voice)
+            waiting = self.voice_prompts.abandon(voice)
+        for job in waiting:
+            self._start(job)
+
     def _join_waiting(self) -> None:
         while self._joining:
             job = self._joining.popleft()
@@ -284,16 +307,16 @@ class DiaEngine:
             try:
                 self._add_row(job)
             except torch.cuda.OutOfMemoryError:
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 job.end(GpuOutOfMemory("The GPU ran out of memory starting this request; try again or shorten it."))
             except Exception as exc:
                 log.exception("Dia could not start request %s", job.request.request_id)
-                job.end(_as_service_error(exc))
+                job.end(as_service_error(exc))
 
     def _add_row(self, job: DiaJob) -> None:
         index = job.next_segment
         segment = job.segments[index]
-        prompt = job.prompt if (index > 0 or job.request.voice.reference is not None) else None
+        prompt = job.prompt
         text = with_closing_tag(f"{prompt.transcript} {segment}" if prompt else segment)
         token_ids = self._tokenizer.encode(text, add_special_tokens=False)[:TEXT_BYTES]
         prompt_frames = 0 if prompt is None else len(prompt.codes)
@@ -312,23 +335,12 @@ class DiaEngine:
         )
         row = SegmentRow(job, index, segment, grid, stream, joined_step=self.stats.steps)
         was_decoding = len(self.decoder) > 0
-        self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, self._sampling(job, index))
+        self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, row_sampling(job, index))
         self.stats.rows_joined += 1
         self.stats.rows_joined_mid_flight += was_decoding
         assert job.trace is not None
         job.trace.joined_steps.append(self.stats.steps)
         job.trace.prompt_frames.append(prompt_frames)
-
-    @staticmethod
-    def _sampling(job: DiaJob, index: int) -> RowSampling:
-        params = job.request.sampling
-        return RowSampling(
-            temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
-            top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
-            top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
-            cfg_scale=DEFAULT_CFG_SCALE if params.cfg_scale is None else params.cfg_scale,
-            seed=job.seed + index,
-        )
 
     # --- output -------------------------------------------------------------------------------------------
 
@@ -348,12 +360,17 @@ class DiaEngine:
     def _finish_row(self, row: SegmentRow) -> None:
         self.decoder.remove(row)
         job = row.job
+        if row.index == 0 and job.codes_sink is not None:
+            job.codes_sink(row.grid.new_frames(0, row.grid.ready_frames).T.copy())
         if row.index == 0 and job.prompt is None and len(job.segments) > 1 and row.grid.ready_frames > 0:
             codes = row.grid.new_frames(0, row.grid.ready_frames).T.copy()
             job.prompt = AudioPrompt(codes, row.text, len(codes) / self.frames_per_second)
         job.next_segment += 1
-        if job.next_segment < len(job.segments) and not job.cancel.cancelled:
-            self._joining.append(job)
+        if job.next_segment < len(job.segments):
+            if job.cancel.cancelled:  # stopped early: no tail to flush, and not `finished` in its trace
+                job.end()
+            else:
+                self._joining.append(job)
             return
         assert job.joiner is not None and job.trace is not None
         tail = job.joiner.flush()
@@ -366,7 +383,7 @@ class DiaEngine:
         """Out of accelerator memory in a step: the most recently joined request gives way."""
         newest = max(self.decoder.rows, key=lambda row: row.joined_step)
         self.decoder.remove(newest)
-        _free_accelerator_memory()
+        free_accelerator_memory()
         log.warning("GPU out of memory; dropped request %s from the batch", newest.job.request.request_id)
         newest.job.end(GpuOutOfMemory("The GPU ran out of memory for this request; try again or shorten it."))
 
@@ -377,21 +394,3 @@ class DiaEngine:
         while len(traces) > _TRACE_LIMIT:
             traces.popitem(last=False)
         return trace
-
-
-def _as_service_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, ServiceError):
-        return exc
-    return GenerationFailed(f"Dia could not synthesise this request: {exc}")
-
-
-def _decoding_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        _free_accelerator_memory()
-        return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
-    return GenerationFailed(f"Dia audio decoding failed: {exc}")
-
-
-def _free_accelerator_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -11,7 +11,10 @@ where every request has its own length and position:
   sampling operation is row-wise, so a seed gives the same tokens whatever else is in the batch (bit-exact on
   CPU; on GPU, batch-size-dependent matmul kernels can differ in the last bit).
 
-The delay pattern, forced prompt tokens and EOS bookkeeping live in `dia_delay.DelayedGrid`, on the CPU.
+The sampler (the order and arithmetic of transformers' Dia logits processors) is `dia_sampling`; the delay
+pattern, forced prompt tokens and EOS bookkeeping live in `dia_delay.DelayedGrid`, on the CPU. With
+torch.compile (`dia_compile`) the caches are allocated once at full size and each step is padded to a batch
+bucket. Whole generations equal transformers' `generate()` (tests/engines/dia/test_dia_reference.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 from transformers.models.dia.modeling_dia import apply_rotary_pos_emb
+
+from tts_server.engines.dia_compile import batch_buckets, begin_step, bucket_for, compile_step, keep_addresses
+from tts_server.engines.dia_sampling import sample_next
 
 RowT = TypeVar("RowT")
 _TIME_BLOCK = 256  # cache time capacity grows in blocks, so reallocations stay rare
@@ -57,53 +63,12 @@ class EncodedText:
     text_len: int
 
 
-def sample_next(
-    cond: torch.Tensor,
-    uncond: torch.Tensor,
-    *,
-    temperature: torch.Tensor,
-    top_p: torch.Tensor,
-    top_k: torch.Tensor,
-    cfg_scale: torch.Tensor,
-    uniforms: torch.Tensor,
-    eos: int,
-) -> torch.Tensor:
-    """Dia's sampling, row-wise with per-row parameters. cond/uncond: [n, C, V] float32 logits; returns [n, C].
-
-    CFG (cond + scale * (cond - uncond)) picks the top-k candidates, whose conditional logits are then sampled
-    (as in Dia's reference code, with temperature and top-p); only channel 0 may end (EOS), and only when EOS is
-    its most likely token."""
-    n, channels, vocab = cond.shape
-    guided = cond + cfg_scale[:, None, None] * (cond - uncond)
-    # codes only; EOS only in channel 0 (masked before the top-k, so k real candidates remain)
-    impossible = torch.zeros(channels, vocab, dtype=torch.bool, device=cond.device)
-    impossible[1:, eos:] = True
-    impossible[0, eos + 1 :] = True
-    guided = guided.masked_fill(impossible, float("-inf"))
-    kth = guided.sort(dim=-1, descending=True).values.gather(
-        -1, (top_k - 1).clamp(0, vocab - 1)[:, None, None].expand(n, channels, 1)
-    )
-    logits = cond.masked_fill(impossible | (guided < kth), float("-inf"))
-    greedy = temperature <= 0
-    logits = logits / torch.where(greedy, 1.0, temperature)[:, None, None]
-    eos_top = logits.argmax(dim=-1) == eos
-    logits[..., eos] = logits[..., eos].masked_fill(~eos_top, float("-inf"))
-    logits[..., :eos] = logits[..., :eos].masked_fill(eos_top[..., None], float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) > top_p[:, None, None]
-    probs = probs.masked_fill(torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted), 0.0)
-    cdf = probs.cumsum(-1)
-    draws = (uniforms * cdf[..., -1]).unsqueeze(-1)
-    sampled = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_(max=vocab - 1)
-    return torch.where(greedy[:, None], probs.argmax(-1), sampled)
-
-
 class BatchDecoder(Generic[RowT]):
     """Owns the KV caches of the requests being decoded, each with a caller-side row object `RowT`."""
 
-    def __init__(self, model: Any, *, compile_step: bool = False) -> None:
+    def __init__(self, model: Any, *, compile_step: bool = False, max_requests: int = 8) -> None:
         self.model = model
+        self.max_requests = max_requests  # the compiled step's largest batch (eager: a guide, not a limit)
         self.device: torch.device = model.device
         self.dtype: torch.dtype = model.dtype
         decoder_config = model.config.decoder_config
@@ -111,6 +76,7 @@ class BatchDecoder(Generic[RowT]):
         self.vocab: int = decoder_config.vocab_size
         self.eos: int = decoder_config.eos_token_id
         self.max_positions: int = decoder_config.max_position_embeddings
+        self.max_text: int = model.config.encoder_config.max_position_embeddings
         self._decoder = model.model.decoder
         self._encoder = model.model.encoder
         self._kv_heads: int = decoder_config.num_key_value_heads
@@ -121,6 +87,7 @@ class BatchDecoder(Generic[RowT]):
         self._reset_caches()
         self._step_fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] = self._forward_step
         self.compiled = False
+        self.buckets: list[int] = []  # batch sizes the compiled step runs at
         if compile_step:
             self.enable_compile()
 
@@ -133,10 +100,16 @@ class BatchDecoder(Generic[RowT]):
         return [slot.row for slot in self._slots]
 
     def enable_compile(self) -> None:
-        """torch.compile the decoding step (once; shapes are dynamic so joins and leaves do not recompile)."""
-        if not self.compiled:
-            self._step_fn = torch.compile(self._forward_step, dynamic=True)
-            self.compiled = True
+        """torch.compile the decoding step (dia_compile): the caches grow to full size at fixed addresses (for
+        `max_requests`), and each step runs at a batch bucket over the whole window. Requests already decoding
+        keep their caches."""
+        if self.compiled:
+            return
+        self._ensure_capacity(self.max_requests, self.max_positions, self.max_text)
+        keep_addresses([*self._self_k, *self._self_v, *self._cross_k, *self._cross_v, self._cross_len], self.device)
+        self._step_fn = compile_step(self._forward_step, self.device)
+        self.buckets = batch_buckets(self.max_requests)
+        self.compiled = True
 
     def _reset_caches(self) -> None:
         self._self_k: list[torch.Tensor] = []
@@ -194,7 +167,7 @@ class BatchDecoder(Generic[RowT]):
                 self._cross_len[dst] = self._cross_len[src]
             self._slots[slot] = self._slots[last]
         self._slots.pop()
-        if not self._slots:
+        if not self._slots and not self.compiled:  # compiled: the caches keep their addresses
             self._reset_caches()
 
     def _ensure_capacity(self, requests: int, time: int, text_len: int) -> None:
@@ -203,7 +176,9 @@ class BatchDecoder(Generic[RowT]):
         have_text = self._cross_k[0].shape[2] if self._cross_k else 0
         if 2 * requests <= have_rows and time <= have_time and text_len <= have_text:
             return
-        new_rows = max(2 * requests, have_rows * 2, 2)
+        if self.compiled:
+            raise ValueError(f"the compiled Dia step holds at most {self.max_requests} requests")
+        new_rows = max(2 * requests, min(have_rows * 2, 2 * self.max_requests), 2)
         new_time = min(self.max_positions, max(have_time, -(-time // _TIME_BLOCK) * _TIME_BLOCK))
         new_text = max(have_text, text_len)
         layers = len(self._decoder.layers)
@@ -248,19 +223,25 @@ class BatchDecoder(Generic[RowT]):
         sampled tokens [n, C] for the next position of each request."""
         slots = self._slots
         n = len(slots)
-        inputs = torch.as_tensor(tokens, device=self.device).repeat_interleave(2, dim=0)[:, None, :]
         lengths = [slot.length for slot in slots]
+        if self.compiled:  # one static shape per bucket: idle rows (token 0 at position 0) and the whole window
+            idle = bucket_for(n, self.buckets) - n
+            tokens = np.concatenate([tokens, np.zeros((idle, self.channels), dtype=np.int64)])
+            lengths, span = lengths + [0] * idle, self.max_positions
+            begin_step(self.device)
+        else:  # attended positions, rounded up a little (extra keys are masked)
+            span = min(self.max_positions, -(-(max(lengths) + 1) // _SPAN_BLOCK) * _SPAN_BLOCK)
+        inputs = torch.as_tensor(tokens, device=self.device).repeat_interleave(2, dim=0)[:, None, :]
         positions = torch.tensor(lengths, device=self.device).repeat_interleave(2)
-        # attended positions, rounded up: fewer distinct shapes for torch.compile (extra keys are masked)
-        span = min(self.max_positions, -(-(max(lengths) + 1) // _SPAN_BLOCK) * _SPAN_BLOCK)
         self._ensure_capacity(n, span, 0)
-        logits = self._step_fn(inputs, positions, span).float().view(n, 2, self.channels, self.vocab)
+        out = self._step_fn(inputs, positions, span)
+        logits = out[: 2 * n].float().view(n, 2, self.channels, self.vocab)
         params = [slot.sampling for slot in slots]
         sampled = sample_next(
             logits[:, 0],
             logits[:, 1],
             temperature=self._param([p.temperature for p in params]),
-            top_p=self._param([p.top_p for p in params]),
+            top_p=self._param([p.top_p for p in params], torch.float64),  # as transformers forms 1 - top_p
             top_k=torch.tensor([p.top_k for p in params], device=self.device),
             cfg_scale=self._param([p.cfg_scale for p in params]),
             uniforms=torch.stack(
@@ -273,8 +254,8 @@ class BatchDecoder(Generic[RowT]):
         result: NDArray[np.int64] = sampled.cpu().numpy()
         return result
 
-    def _param(self, values: list[float]) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float32, device=self.device)
+    def _param(self, values: list[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.tensor(values, dtype=dtype, device=self.device)
 
     def _forward_step(self, inputs: torch.Tensor, positions: torch.Tensor, span: int) -> torch.Tensor:
         """Decoder forward for one new position per row; returns logits [2n, C * V]."""
@@ -284,7 +265,7 @@ class BatchDecoder(Generic[RowT]):
         row_index = torch.arange(rows, device=inputs.device)
         self_mask = (torch.arange(span, device=inputs.device)[None, :] <= positions[:, None])[:, None, None, :]
         text_span = self._cross_k[0].shape[2]
-        cross_len = self._cross_len[:rows]
+        cross_len = self._cross_len[:rows].clamp(min=1)  # an idle row attends to something: no NaN
         cross_mask = (torch.arange(text_span, device=inputs.device)[None, :] < cross_len[:, None])[:, None, None, :]
         for index, layer in enumerate(self._decoder.layers):
             q, k, v = self._self_qkv(layer, hidden, cos, sin)

@@ -1,11 +1,12 @@
-"""Dia's voices: built-in names as fixed seeds, and reference voices as cached audio prompts.
+"""Dia's voices: built-in names with fixed seeds, and reference voices as cached audio prompts.
 
 Dia has no named voices: without an audio prompt, the seed (with the text) decides the timbre. Each built-in
-name is therefore a fixed seed, spoken as the request's speaker ([S1] unless a role says otherwise; Dia's
-authors advise starting every text with [S1]). A request's own `seed` overrides the voice's. Within one
-request every later text segment is conditioned on the first segment's audio, so a long text keeps one
-voice; across requests, the same name with a different text may sound different: only cloning (a reference
-voice) fixes a timbre for good.
+name has a fixed seed, with which Dia makes the voice's stored prompt on its first use (dia_voice_prompts); the
+prompt then conditions every request with that voice, so it keeps its timbre across texts, requests and
+restarts. The voice speaks as the request's speaker ([S1] unless a role says otherwise; Dia's authors advise
+starting every text with [S1]). A request's own `seed` varies the new audio only. A voice given a seed of its
+own (`voice_seed`) is not stored: within one request its later text segments are conditioned on the first
+segment's audio, so a long text keeps one voice, but another text may sound different.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def builtin_voices() -> list[VoiceInfo]:
         VoiceInfo(
             voice_id=name,
             name=name.capitalize(),
-            description=f"Dia seed voice (seed {seed}); clone a reference voice for a timbre that never changes.",
+            description=f"Dia voice (seed {seed}), kept the same by a prompt Dia makes on its first use.",
         )
         for name, seed in BUILTIN_SEEDS.items()
     ]

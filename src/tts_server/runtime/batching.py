@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.dia_loading import DiaBundle, dia_engine_info, load_dia
 from tts_server.engines.dia_voices import BUILTIN_SEEDS, builtin_voices
 from tts_server.runtime.continuous_batching import ContinuousBatchingRunner, Emit
+from tts_server.store.dia_prompts import PROMPTS_DIR
 
 if TYPE_CHECKING:
     from tts_server.engines.dia import DiaEngine, DiaJob, DiaStats
@@ -40,12 +42,17 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         max_new_tokens: int | None = None,
         first_chunk_frames: int = 86,
         chunk_frames: int = 86,
+        voice_prompt_dir: Path | None = None,
+        voice_prompt_frames: int | None = None,
         loader: Callable[[], DiaBundle] | None = None,
     ) -> None:
         super().__init__(info=dia_engine_info(device), name="Dia", max_batch=max_batch, max_queue=max_queue)
         self._compile = compile
         self.max_new_tokens = max_new_tokens
         self._chunk_frames = (first_chunk_frames, chunk_frames)
+        # built-in voices' stored prompts (None: kept in memory), and their length (None: the engine's ~10 s,
+        # or max_new_tokens when that is less)
+        self._voice_prompts = (voice_prompt_dir, voice_prompt_frames or max_new_tokens)
         self._loader = loader or (lambda: load_dia(model, codec, device, dtype))
 
     @classmethod
@@ -59,6 +66,7 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
             "max_queue": settings.max_queue,
             "compile": settings.dia_compile,
             "max_new_tokens": settings.dia_max_new_tokens,
+            "voice_prompt_dir": settings.data_dir / PROMPTS_DIR,
         }
         return cls(**{**options, **overrides})  # type: ignore[arg-type]
 
@@ -105,7 +113,11 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
             compile_step=self._compile,
             first_chunk_frames=first,
             chunk_frames=chunk,
+            voice_prompt_dir=self._voice_prompts[0],
+            voice_prompt_frames=self._voice_prompts[1],
+            size_batch=True,
         )
+        self.max_batch = engine.max_batch  # what the free memory holds, at most TTS_DIA_MAX_BATCH
         if self._compile:
             self._detail = "compiling and warming up the Dia decoder"
             engine.warm_up()

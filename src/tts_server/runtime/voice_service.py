@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypedDict
 
@@ -107,6 +107,7 @@ class VoiceService:
         if bus is not None:
             bus.subscribe(VOICES_CHANGED, self._on_notice)
             bus.on_connect(self._reload_ids)
+        self._transcribing: dict[str, asyncio.Lock] = {}  # voice id -> held while it is transcribed at first use
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -235,6 +236,30 @@ class VoiceService:
 
     async def reference_audio(self, voice_id: str, *, param: str) -> ReferenceAudio:
         return await self.library.reference_audio(voice_id, param=param)
+
+    async def with_transcript(self, reference: ReferenceAudio, *, param: str) -> ReferenceAudio:
+        """`reference`, transcribed now if it has no transcript and a transcriber (Whisper) is available, for
+        engines that clone from the words too. The transcript is stored (source whisper_auto), so this happens
+        once per voice: requests that come together wait for one transcription. Without a transcriber, or when
+        it fails or hears nothing, `reference` comes back as it is (the engine then says how to add one)."""
+        if reference.transcript.strip() or (transcriber := self._transcriber()) is None:
+            return reference
+        lock = self._transcribing.setdefault(reference.voice_id, asyncio.Lock())
+        async with lock:
+            current = await self.library.reference_audio(reference.voice_id, param=param)
+            if current.content_hash != reference.content_hash or current.transcript.strip():
+                return current  # transcribed while we waited (or replaced: take the voice as it is now)
+            try:
+                text = await transcriber(reference.audio_path)
+            except Exception as exc:
+                log.warning("Could not transcribe voice '%s' at first use: %s", reference.voice_id, exc)
+                return reference
+            voice = await self.library.get(reference.voice_id)
+            if text and text.strip() and voice is not None:
+                stored = await self._store_auto_transcript(voice, text.strip())
+                log.info("Transcribed voice '%s' at first use: %r", reference.voice_id, stored.transcript)
+                return replace(reference, transcript=stored.transcript or "")
+            return reference
 
     async def discover(self, *, force_retranscribe: bool = False) -> DiscoveryReport:
         """Import hand-dropped files (see store/discovery.py). Voices without a transcript are transcribed

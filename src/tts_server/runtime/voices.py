@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from tts_server.engines.base import ReferenceAudio, VoiceSelection
+from tts_server.engines.base import CloningSupport, ReferenceAudio, VoiceSelection
 from tts_server.errors import VoiceNotFound
 from tts_server.runtime.runner import EngineRunner
 from tts_server.runtime.voice_service import VoiceService
@@ -56,6 +56,7 @@ class VoiceResolver:
             except VoiceNotFound:
                 pass  # not a reference voice: maybe a built-in name
             else:
+                reference = await self._with_transcript(self._voices, reference, first, param)
                 return first, VoiceSelection(voice_id=name, reference=reference, language=language)
         runner = next((runner for runner in runners if runner.has_voice(name.lower())), None)
         if runner is not None:
@@ -90,7 +91,17 @@ class VoiceResolver:
                 "exists. Upload the prompt again (POST /audio_prompts/upload) or update the mapping."
             )
             raise VoiceNotFound(name, param=param, reason=reason) from None
-        return replace(selection, reference=_with_mapping_transcript(reference, mapping))
+        reference = await self._with_transcript(voices, _with_mapping_transcript(reference, mapping), runner, param)
+        return replace(selection, reference=reference)
+
+    @staticmethod
+    async def _with_transcript(
+        voices: VoiceService, reference: ReferenceAudio, runner: EngineRunner, param: str
+    ) -> ReferenceAudio:
+        """Engines that clone fully need the reference's words: transcribe it at first use when possible."""
+        if runner.info.capabilities.cloning is not CloningSupport.FULL:
+            return reference
+        return await voices.with_transcript(reference, param=param)
 
     async def list_voices(self, runners: Sequence[EngineRunner]) -> list[ListedVoice]:
         """Built-in voices (of each engine in turn: a name an earlier engine has is that engine's), then

@@ -15,6 +15,9 @@ class EngineHealth(BaseModel):
     workers: int
     active: int
     waiting: int
+    max_batch: int | None = Field(
+        None, description="Batched engines (Dia): requests decoded together, sized at load from free memory."
+    )
 
 
 class DatabaseHealth(BaseModel):

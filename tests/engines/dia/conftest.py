@@ -23,6 +23,7 @@ from tts_server.runtime.batching import DiaRunner
 from tts_server.runtime.runner import RunnerState
 
 CHUNK_FRAMES = 16  # small streaming windows, so short test clips still come in several chunks
+PROMPT_FRAMES = 16  # built-in voices' stored prompts: short, so making one costs a test little
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -51,7 +52,13 @@ def dia_bundle(tiny_dia: TinyDiaFolders) -> DiaBundle:
 
 @pytest.fixture
 def dia_engine(dia_bundle: DiaBundle) -> DiaEngine:
-    return DiaEngine(dia_bundle, max_batch=4, first_chunk_frames=CHUNK_FRAMES, chunk_frames=CHUNK_FRAMES)
+    return DiaEngine(
+        dia_bundle,
+        max_batch=4,
+        first_chunk_frames=CHUNK_FRAMES,
+        chunk_frames=CHUNK_FRAMES,
+        voice_prompt_frames=PROMPT_FRAMES,
+    )
 
 
 @pytest.fixture
@@ -64,7 +71,8 @@ async def dia_runner(dia_bundle: DiaBundle) -> AsyncIterator[DiaRunner]:
 
 def make_runner(bundle: DiaBundle, **options: Any) -> DiaRunner:
     values: dict[str, Any] = {"model": "unused", "codec": "unused", "max_batch": 4, "max_queue": 4,
-                              "first_chunk_frames": CHUNK_FRAMES, "chunk_frames": CHUNK_FRAMES}  # fmt: skip
+                              "first_chunk_frames": CHUNK_FRAMES, "chunk_frames": CHUNK_FRAMES,
+                              "voice_prompt_frames": PROMPT_FRAMES}  # fmt: skip
     values.update(options)
     return DiaRunner(loader=lambda: bundle, **values)
 

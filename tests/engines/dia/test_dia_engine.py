@@ -9,8 +9,11 @@ from tts_server.engines.dia_voices import BUILTIN_SEEDS
 
 
 def planned(engine: DiaEngine, **options: object) -> DiaJob:
+    """The job as the engine planned it (once its voice's prompt exists), stopped before it decodes."""
     job = DiaJob(request(**options), lambda item: None)  # type: ignore[arg-type]
     engine.submit(job)
+    while not job.segments and engine.step():
+        pass
     engine.fail_all(RuntimeError("not decoding in this test"))
     return job
 

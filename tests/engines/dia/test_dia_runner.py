@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.engines.dia.conftest import collect, make_runner, request, started, write_wav
+from tests.engines.dia.worker_gate import WorkerGate, admitted, first_audio_of, until
 from tts_server.engines.base import ReferenceAudio, VoiceSelection
 from tts_server.engines.dia_loading import DiaBundle
 from tts_server.errors import GpuOutOfMemory, ModelNotLoaded, QueueFull
@@ -31,14 +32,19 @@ async def test_text_only_gives_float32_audio_at_44k(dia_runner: DiaRunner) -> No
 async def test_concurrent_requests_share_steps_each_with_its_own_length_and_seed(dia_runner: DiaRunner) -> None:
     alone = await collect(dia_runner.synthesize(request("Request number 0.", frames=30, seed=11)))
     lengths = (30, 50, 70)
-    results = await asyncio.gather(
-        *(
+    gate = WorkerGate.on(dia_runner, lambda engine: True)  # the first step waits until all three are in
+    tasks = [
+        asyncio.create_task(
             collect(
                 dia_runner.synthesize(request(f"Request number {n}.", frames=frames, seed=11 + n, request_id=f"r{n}"))
             )
-            for n, frames in enumerate(lengths)
         )
-    )
+        for n, frames in enumerate(lengths)
+    ]
+    await gate.wait_held()
+    await until(lambda: admitted(dia_runner) == 3)
+    gate.release()
+    results = await asyncio.gather(*tasks)
     assert [len(audio) for audio in results] == [frames * HOP for frames in lengths]
     np.testing.assert_array_equal(results[0], alone)  # same seed and text: same audio, batched or not
     assert not np.array_equal(results[1][: 30 * HOP], results[2][: 30 * HOP])
@@ -52,9 +58,13 @@ async def test_concurrent_requests_share_steps_each_with_its_own_length_and_seed
 
 
 async def test_a_request_joins_a_running_batch(dia_runner: DiaRunner) -> None:
+    gate = WorkerGate.on(dia_runner, first_audio_of("long"))  # the long one is decoding now
     long = dia_runner.synthesize(request(frames=150, request_id="long"))
-    first = await anext(long)  # the long one is decoding now
-    late = await collect(dia_runner.synthesize(request(frames=20, seed=5, request_id="late")))
+    first = await anext(long)
+    late_task = asyncio.create_task(collect(dia_runner.synthesize(request(frames=20, seed=5, request_id="late"))))
+    await until(lambda: admitted(dia_runner) == 2)  # waiting, or handed to the engine to join next step
+    gate.release()
+    late = await late_task
     rest = await collect(long)
     stats = dia_runner.stats
     assert stats is not None
@@ -77,10 +87,12 @@ async def test_audio_streams_before_generation_ends(dia_runner: DiaRunner) -> No
 
 
 async def test_cancelling_one_request_leaves_the_others_running(dia_runner: DiaRunner) -> None:
+    gate = WorkerGate.on(dia_runner, first_audio_of("doomed"))
     doomed = dia_runner.synthesize(request(frames=300, request_id="doomed"))
     survivor = asyncio.create_task(collect(dia_runner.synthesize(request(frames=120, request_id="survivor"))))
     await anext(doomed)
     await doomed.aclose()  # the client went away
+    gate.release()
     audio = await survivor
     assert len(audio) == 120 * HOP
     stats = dia_runner.stats
@@ -112,8 +124,11 @@ async def test_cloning_strips_the_prompt_and_encodes_the_reference_once(dia_runn
 
 
 async def test_long_text_is_split_and_later_segments_are_conditioned_on_the_first(dia_runner: DiaRunner) -> None:
+    """A voice with a seed of its own has no stored prompt: the first segment's audio keeps the text in one voice
+    (a built-in voice conditions every segment on its stored prompt: test_dia_voice_prompts.py)."""
     text = " ".join(f"This is sentence number {n} of a longer story." for n in range(12))
-    chunks = [c async for c in dia_runner.synthesize(request(text, frames=24, request_id="long-text"))]
+    own_seed = VoiceSelection("default", builtin="default", seed=99)
+    chunks = [c async for c in dia_runner.synthesize(request(text, frames=24, voice=own_seed, request_id="long-text"))]
     trace = dia_runner.stats.traces["long-text"]  # type: ignore[union-attr]
     assert trace.segments >= 3
     assert trace.prompt_frames[0] == 0 and all(frames == 24 for frames in trace.prompt_frames[1:])
@@ -135,10 +150,14 @@ async def test_out_of_memory_fails_only_the_newest_request(dia_runner: DiaRunner
         return real_step(tokens)
 
     engine.decoder.step = flaky_step  # type: ignore[method-assign]
+    gate = WorkerGate.on(dia_runner, first_audio_of("first"))
     first = dia_runner.synthesize(request(frames=80, request_id="first"))
     head = await anext(first)
+    newest = asyncio.create_task(collect(dia_runner.synthesize(request(frames=40, request_id="newest"))))
+    await until(lambda: admitted(dia_runner) == 2)  # joins while "first" still decodes
+    gate.release()
     with pytest.raises(GpuOutOfMemory):
-        await collect(dia_runner.synthesize(request(frames=40, request_id="newest")))
+        await newest
     rest = await collect(first)
     assert len(head.samples) + len(rest) == 80 * HOP
     assert len(await collect(dia_runner.synthesize(request(frames=20)))) == 20 * HOP  # still serving
@@ -147,14 +166,16 @@ async def test_out_of_memory_fails_only_the_newest_request(dia_runner: DiaRunner
 async def test_queue_full_when_batch_and_waiting_list_are_taken(dia_bundle: DiaBundle) -> None:
     runner = await started(make_runner(dia_bundle, max_batch=1, max_queue=1))
     try:
-        running = runner.synthesize(request(frames=200))
+        gate = WorkerGate.on(runner, first_audio_of("running"))  # "running" cannot finish meanwhile
+        running = runner.synthesize(request(frames=200, request_id="running"))
         await anext(running)
         waiting = asyncio.create_task(collect(runner.synthesize(request(frames=10))))
-        await asyncio.sleep(0.05)
-        assert runner.load().active == 1 and runner.load().waiting == 1
+        await until(lambda: runner.load().waiting == 1)
+        assert runner.load().active == 1
         with pytest.raises(QueueFull):
             runner.synthesize(request(frames=10))
         await running.aclose()
+        gate.release()
         assert len(await waiting) == 10 * HOP
     finally:
         await runner.stop()

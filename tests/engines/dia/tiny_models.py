@@ -42,3 +42,16 @@ def save_tiny_dia(folder: Path, seed: int = 0) -> TinyDiaFolders:
     )  # fmt: skip
     DacModel(codec).save_pretrained(folders.codec)
     return folders
+
+
+def save_mid_dia(folder: Path, seed: int = 0) -> Path:
+    """Dia at its real width (encoder 1024, decoder 2048, 16 heads, 4 KV heads, head dim 128), real vocabulary and
+    delay pattern, with only 2 encoder and 2 decoder layers (~220M parameters, ~0.9 GB in fp32): the numerics of
+    the real model's shapes at a size a CPU test can generate with. Returns the model folder."""
+    import torch
+    from transformers import DiaConfig, DiaForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = DiaConfig(encoder_config={"num_hidden_layers": 2}, decoder_config={"num_hidden_layers": 2})
+    DiaForConditionalGeneration(config).save_pretrained(folder)
+    return folder
