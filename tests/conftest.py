@@ -55,13 +55,20 @@ async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def wait_until_ready(app: FastAPI, timeout: float = 30.0) -> None:
+async def wait_until_ready(app: FastAPI, timeout: float = 120.0) -> None:
+    if not await eventually(lambda: all(runner.state.value != "loading" for runner in app.state.tts.engines), timeout):
+        raise TimeoutError("engines did not finish loading")
+
+
+async def eventually(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether `condition` came true before `timeout` seconds: for what the server does a moment after a test's
+    last step (a worker reporting back). The deadline is generous, since only a failure waits it out."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(runner.state.value != "loading" for runner in app.state.tts.engines):
-            return
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
         await asyncio.sleep(0.02)
-    raise TimeoutError("engines did not finish loading")
+    return True
 
 
 @pytest.fixture
