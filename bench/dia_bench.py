@@ -1,7 +1,7 @@
 """Dia benchmark: decoding throughput at several batch sizes, time to first streamed audio, memory, eager and
 compiled (torch.compile; CUDA graphs on CUDA).
 
-Runs the engine's own continuous-batching decoder (tts_server.engines.dia.DiaEngine), on the full-size Dia
+Runs the engine's own continuous-batching decoder (tts_server.engines.dia.engine.DiaEngine), on the full-size Dia
 architecture (DiaConfig defaults: 1.6B parameters) with random weights, or on real weights with --model and
 --codec (local folders or cached hub ids). The random weights' EOS logit is pinned to 0, so they never end a
 request early and every request runs as long as the benchmark lets it; speed does not depend on the weights.
@@ -13,7 +13,7 @@ request early and every request runs as long as the benchmark lets it; speed doe
 Figures: frames/s (one frame = 9 codes = 512 samples at 44.1 kHz, ~86.13 per second of audio), aggregate
 over the batch and per request; the real-time factor (audio seconds made per wall second); time to first
 audio chunk when streaming (text encoding + ~1 s of frames + the delay and codec lookahead + one codec
-window); peak memory per batch size beside what dia_memory plans per request; and how close the streamed
+window); peak memory per batch size beside what dia.memory plans per request; and how close the streamed
 audio is to a whole-clip decode of the same codes. Targets (Dia's authors: ~2.1x real time for one stream on
 an RTX 4090): one stream above ~180 frames/s, and above 50x real time in aggregate at batch 32.
 """
@@ -35,11 +35,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine, DiaJob
-from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_loading import DiaBundle, load_dia, resolve_device, resolve_dtype
-from tts_server.engines.dia_memory import plan_batch
-from tts_server.engines.dia_streaming import StreamingCodec, decode_codes
+from tts_server.engines.dia.delay import DelayedGrid
+from tts_server.engines.dia.engine import DiaEngine, DiaJob
+from tts_server.engines.dia.loading import DiaBundle, load_dia, resolve_device, resolve_dtype
+from tts_server.engines.dia.memory import plan_batch
+from tts_server.engines.dia.streaming import StreamingCodec, decode_codes
 
 TINY = {
     "encoder_config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 4,
@@ -175,7 +175,7 @@ def time_to_first_audio(engine: DiaEngine) -> dict[str, float]:
 
 
 def memory_plan(bundle: DiaBundle, ceiling: int) -> dict[str, Any]:
-    """What the server would size the batch to here (dia_memory), with the model loaded."""
+    """What the server would size the batch to here (dia.memory), with the model loaded."""
     plan = plan_batch(bundle.model, bundle.codec, bundle.device, ceiling=ceiling, prompt_frames=861, window_frames=114)
     return {
         "free_gib": plan.free / 1024**3,

@@ -48,7 +48,7 @@ def _dump(events: list[tuple[str, float]], role: str) -> None:
 
 def create_engine() -> Any:
     """The worker's engine factory: espeak, with the worker's stages stamped."""
-    from tts_server.engines.espeak import create_engine as create_espeak
+    from tts_server.engines.espeak.engine import create_engine as create_espeak
     from tts_server.runtime import process_worker
 
     events: list[tuple[str, float]] = []

@@ -46,7 +46,7 @@ STEPS = [
 
 def create_engine() -> Any:
     """The worker's engine factory: espeak, with the worker's steps stamped."""
-    from tts_server.engines.espeak import create_engine as create_espeak
+    from tts_server.engines.espeak.engine import create_engine as create_espeak
     from tts_server.runtime import process_worker
 
     events: list[tuple[str, float]] = []

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from tts_server.engines.base import AudioChunk, CancelToken, SynthesisRequest, VoiceInfo, VoiceSelection
-from tts_server.engines.espeak import ESPEAK_INFO, EspeakEngine
+from tts_server.engines.espeak.engine import ESPEAK_INFO, EspeakEngine
 from tts_server.runtime.process_pool import ESPEAK_FACTORY, ProcessPoolRunner
 from tts_server.runtime.runner import RunnerState
 

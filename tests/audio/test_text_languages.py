@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tts_server.audio.text import normalize_text
-from tts_server.engines.espeak_voices import LISTED_LANGUAGES
+from tts_server.engines.espeak.voices import LISTED_LANGUAGES
 
 MESSY = "I have -5 apples, 3.5 kg and $5.50; the 21st of 2024-03-15 at 14:30 was 50% better (see www.a.org)."
 

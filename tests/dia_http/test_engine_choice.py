@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.dia_http.conftest import RATE, DiaApp, RequestSpy, samples_for
 from tests.support.audio import decode_bytes
-from tts_server.engines.dia_loading import SAMPLING_PARAMS
+from tts_server.engines.dia.loading import SAMPLING_PARAMS
 
 
 async def test_model_cards_say_which_sampling_fields_each_engine_honours(dia: DiaApp) -> None:

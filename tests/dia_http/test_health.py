@@ -20,8 +20,8 @@ from tests.dia_http.conftest import RATE, DiaAppFactory, dia_settings
 from tests.engines.dia.tiny_models import TinyDiaFolders
 from tests.support.audio import decode_bytes
 from tts_server.app import create_app
-from tts_server.engines import dia_loading
-from tts_server.engines.dia_loading import DiaBundle
+from tts_server.engines.dia import loading as dia_loading
+from tts_server.engines.dia.loading import DiaBundle
 
 SPEECH = {"input": "Are you there?"}
 

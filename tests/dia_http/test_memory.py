@@ -11,7 +11,7 @@ import torch
 
 from tests.dia_http.conftest import DiaApp, samples_for
 from tests.support.audio import decode_bytes
-from tts_server.engines.dia import DiaEngine
+from tts_server.engines.dia.engine import DiaEngine
 
 SPEECH = {"input": "Are you there?", "response_format": "wav"}
 
@@ -46,7 +46,7 @@ def in_joining(engine: DiaEngine, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def in_audio_decoding(engine: DiaEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tts_server.engines import dia_streaming
+    from tts_server.engines.dia import streaming as dia_streaming
 
     monkeypatch.setattr(dia_streaming, "decode_codes", out_of_memory_once(dia_streaming.decode_codes))
 

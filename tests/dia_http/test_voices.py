@@ -13,7 +13,7 @@ from tests.dia_http.conftest import FRAMES, RATE, DiaApp, DiaAppFactory, Request
 from tests.store.conftest import voice_wav
 from tests.support.audio import decode_bytes
 from tests.voices.conftest import add_reference, upload_prompt
-from tts_server.engines.dia import JobTrace
+from tts_server.engines.dia.engine import JobTrace
 from tts_server.runtime.voice_service import Transcriber
 from tts_server.store.dia_prompts import PROMPTS_DIR
 

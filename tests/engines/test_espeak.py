@@ -22,8 +22,8 @@ from tts_server.engines.base import (
     SynthesisRequest,
     VoiceSelection,
 )
-from tts_server.engines.espeak import EspeakEngine, rate_settings
-from tts_server.engines.espeak_voices import CATALOGUE, LISTED_LANGUAGES
+from tts_server.engines.espeak.engine import EspeakEngine, rate_settings
+from tts_server.engines.espeak.voices import CATALOGUE, LISTED_LANGUAGES
 from tts_server.errors import InvalidRequest, VoiceNotFound
 
 RATE = 22_050

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from misaki.espeak import EspeakFallback, EspeakG2P
 
-from tts_server.engines.espeak_native import PhonemeClause
+from tts_server.engines.espeak.native import PhonemeClause
 from tts_server.engines.kokoro.phonemes import kokoro_phonemes, language_for
 from tts_server.engines.onnx_voices.phonemes import Phonemizer, terminator_of
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from tts_server.engines.base import AudioChunk, CancelToken, EngineLoadError, SynthesisRequest
-from tts_server.engines.espeak import EspeakEngine
+from tts_server.engines.espeak.engine import EspeakEngine
 
 
 class SlowEspeakEngine(EspeakEngine):

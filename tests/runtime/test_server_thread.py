@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from tests.runtime.test_process_pool import SENTENCE, collect, release, request, wait_for, worker_pids
 from tts_server.engines.base import AudioChunk
-from tts_server.engines.espeak_native import SAMPLE_RATE
+from tts_server.engines.espeak.native import SAMPLE_RATE
 from tts_server.errors import GenerationFailed, InvalidRequest, ModelNotLoaded
 from tts_server.runtime.process_pool import ProcessPoolRunner
 from tts_server.runtime.runner import RunnerState

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
-from tts_server.engines.dia_loading import DiaBundle, dia_engine_info, load_dia
-from tts_server.engines.dia_voices import BUILTIN_SEEDS, builtin_voices
+from tts_server.engines.dia.loading import DiaBundle, dia_engine_info, load_dia
+from tts_server.engines.dia.voices import BUILTIN_SEEDS, builtin_voices
 from tts_server.runtime.continuous_batching import ContinuousBatchingRunner, Emit
 from tts_server.store.dia_prompts import PROMPTS_DIR
 
 if TYPE_CHECKING:
-    from tts_server.engines.dia import DiaEngine, DiaJob, DiaStats
+    from tts_server.engines.dia.engine import DiaEngine, DiaJob, DiaStats
     from tts_server.settings import Settings
 
 
@@ -87,7 +87,7 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         return self._within_frame_cap(request)
 
     def _new_job(self, request: SynthesisRequest, emit: Emit) -> DiaJob:
-        from tts_server.engines.dia import DiaJob
+        from tts_server.engines.dia.engine import DiaJob
 
         return DiaJob(request, emit)
 
@@ -104,7 +104,7 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         return replace(request, sampling=replace(request.sampling, max_new_tokens=cap))
 
     def _build_engine(self) -> DiaEngine:
-        from tts_server.engines.dia import DiaEngine
+        from tts_server.engines.dia.engine import DiaEngine
 
         first, chunk = self._chunk_frames
         engine = DiaEngine(

@@ -167,7 +167,7 @@ def _why_not_s1(settings: Settings) -> str | None:
 
 def _why_not_dia(settings: Settings) -> str | None:
     """None when Dia's weights are found locally; else why not, in words for the log and /health."""
-    from tts_server.engines.dia_loading import dia_weights_available
+    from tts_server.engines.dia.loading import dia_weights_available
 
     if not all(importlib.util.find_spec(name) for name in ("torch", "transformers")):
         return "Dia is not installed: pip install 'tts-server[dia]' to use it."

@@ -32,7 +32,7 @@ from tts_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ESPEAK_FACTORY = "tts_server.engines.espeak:create_engine"
+ESPEAK_FACTORY = "tts_server.engines.espeak.engine:create_engine"
 _STOP_TIMEOUT = 5.0  # seconds a worker gets to exit after STOP before it is killed
 
 _Item = AudioChunk | BaseException | None  # None: the request finished
@@ -64,7 +64,7 @@ class _Worker:
 
 
 class ProcessPoolRunner:
-    """Runs `factory` (e.g. "tts_server.engines.espeak:create_engine") in `workers` processes, and inputs
+    """Runs `factory` (e.g. "tts_server.engines.espeak.engine:create_engine") in `workers` processes, and inputs
     up to `server_thread_chars` characters on a thread of this process while it is free (0: never; see
     tts_server.runtime.server_thread)."""
 

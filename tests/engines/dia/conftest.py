@@ -17,8 +17,8 @@ import torch
 
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine
-from tts_server.engines.dia_loading import DiaBundle, load_dia
+from tts_server.engines.dia.engine import DiaEngine
+from tts_server.engines.dia.loading import DiaBundle, load_dia
 from tts_server.runtime.batching import DiaRunner
 from tts_server.runtime.runner import RunnerState
 

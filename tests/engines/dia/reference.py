@@ -12,9 +12,9 @@ import torch
 from numpy.typing import NDArray
 
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine, DiaJob, JobTrace, SegmentRow
-from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_loading import DiaBundle
+from tts_server.engines.dia.delay import DelayedGrid
+from tts_server.engines.dia.engine import DiaEngine, DiaJob, JobTrace, SegmentRow
+from tts_server.engines.dia.loading import DiaBundle
 
 EOS = 1024
 DELAY_TAIL = 16  # transformers' max_new_tokens counts the EOS frame and the 15-frame delay tail

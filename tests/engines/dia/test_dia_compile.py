@@ -11,9 +11,9 @@ import pytest
 from tests.engines.dia.conftest import CHUNK_FRAMES, PROMPT_FRAMES
 from tests.engines.dia.reference import EngineDriver, greedy_request
 from tts_server.engines.base import SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine
-from tts_server.engines.dia_compile import batch_buckets, bucket_for
-from tts_server.engines.dia_loading import DiaBundle
+from tts_server.engines.dia.compile import batch_buckets, bucket_for
+from tts_server.engines.dia.engine import DiaEngine
+from tts_server.engines.dia.loading import DiaBundle
 
 
 def engine(bundle: DiaBundle, *, compiled: bool) -> DiaEngine:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.engines.dia.conftest import request
 from tts_server.engines.base import VoiceSelection
-from tts_server.engines.dia import DiaEngine, DiaJob
-from tts_server.engines.dia_voices import BUILTIN_SEEDS
+from tts_server.engines.dia.engine import DiaEngine, DiaJob
+from tts_server.engines.dia.voices import BUILTIN_SEEDS
 
 
 def planned(engine: DiaEngine, **options: object) -> DiaJob:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_generation import BatchDecoder, RowSampling, sample_next
-from tts_server.engines.dia_loading import DiaBundle
+from tts_server.engines.dia.delay import DelayedGrid
+from tts_server.engines.dia.generation import BatchDecoder, RowSampling, sample_next
+from tts_server.engines.dia.loading import DiaBundle
 
 DELAYS = [0, 8, 9, 10, 11, 12, 13, 14, 15]
 BOS, EOS, PAD = 1026, 1024, 1025

@@ -10,7 +10,7 @@ import torch
 
 from tests.engines.dia.tiny_models import TinyDiaFolders
 from tts_server.engines.base import EngineLoadError
-from tts_server.engines.dia_loading import dia_weights_available, load_dia
+from tts_server.engines.dia.loading import dia_weights_available, load_dia
 from tts_server.settings import Settings
 
 

@@ -10,10 +10,10 @@ import torch
 from transformers import DacConfig, DiaConfig
 
 from tests.engines.dia.conftest import make_runner, started
-from tts_server.engines import dia_memory
-from tts_server.engines.dia_generation import BatchDecoder, RowSampling
-from tts_server.engines.dia_loading import DiaBundle
-from tts_server.engines.dia_memory import (
+from tts_server.engines.dia import memory as dia_memory
+from tts_server.engines.dia.generation import BatchDecoder, RowSampling
+from tts_server.engines.dia.loading import DiaBundle
+from tts_server.engines.dia.memory import (
     BatchMemory,
     codec_bytes,
     kv_cache_bytes,

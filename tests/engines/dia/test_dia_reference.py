@@ -26,9 +26,9 @@ from tests.engines.dia.reference import (
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_mid_dia
 from tts_server.audio.decode import decode_audio
 from tts_server.engines.base import ReferenceAudio, SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine
-from tts_server.engines.dia_loading import DiaBundle, load_dia
-from tts_server.engines.dia_streaming import decode_codes
+from tts_server.engines.dia.engine import DiaEngine
+from tts_server.engines.dia.loading import DiaBundle, load_dia
+from tts_server.engines.dia.streaming import decode_codes
 
 TEXT = "Hello there, this is a test."
 OTHER = "A second voice joins in the middle."

@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from tts_server.engines.dia_loading import DiaBundle
-from tts_server.engines.dia_sampling import sample_next, sampling_logits
+from tts_server.engines.dia.loading import DiaBundle
+from tts_server.engines.dia.sampling import sample_next, sampling_logits
 
 CHANNELS, VOCAB, EOS, PAD, BOS = 9, 1028, 1024, 1025, 1026
 

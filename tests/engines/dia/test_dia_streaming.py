@@ -7,8 +7,8 @@ import pytest
 
 from tests.engines.dia.conftest import request
 from tts_server.engines.base import CancelToken
-from tts_server.engines.dia import DiaEngine, SegmentRow
-from tts_server.engines.dia_streaming import SegmentJoiner, decode_codes
+from tts_server.engines.dia.engine import DiaEngine, SegmentRow
+from tts_server.engines.dia.streaming import SegmentJoiner, decode_codes
 
 
 def test_streamed_audio_matches_a_whole_clip_decode(dia_engine: DiaEngine, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tts_server.engines.dia_text import SegmentBudget, estimated_seconds, plan_segments, tag_text, with_closing_tag
+from tts_server.engines.dia.text import SegmentBudget, estimated_seconds, plan_segments, tag_text, with_closing_tag
 
 WIDE = SegmentBudget(seconds=20, text_bytes=1000)
 

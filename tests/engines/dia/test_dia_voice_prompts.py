@@ -13,10 +13,10 @@ from tests.engines.dia.conftest import CHUNK_FRAMES, PROMPT_FRAMES
 from tests.engines.dia.reference import EngineDriver, Outcome
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
 from tts_server.engines.base import SamplingParams, SynthesisRequest, VoiceSelection
-from tts_server.engines.dia import DiaEngine
-from tts_server.engines.dia_loading import DiaBundle, load_dia
-from tts_server.engines.dia_voice_prompts import PROMPT_TEXT, model_fingerprint
-from tts_server.engines.dia_voices import BUILTIN_SEEDS
+from tts_server.engines.dia.engine import DiaEngine
+from tts_server.engines.dia.loading import DiaBundle, load_dia
+from tts_server.engines.dia.voice_prompts import PROMPT_TEXT, model_fingerprint
+from tts_server.engines.dia.voices import BUILTIN_SEEDS
 from tts_server.store.dia_prompts import PromptFiles, StoredPrompt
 
 DELAYS = [0, 8, 9, 10, 11, 12, 13, 14, 15]
@@ -161,7 +161,7 @@ def test_a_prompt_that_cannot_be_kept_leaves_the_request_unconditioned(
     def broken(*args: object, **kwargs: object) -> np.ndarray:
         raise RuntimeError("codec exploded")
 
-    monkeypatch.setattr("tts_server.engines.dia.decode_codes", broken)
+    monkeypatch.setattr("tts_server.engines.dia.engine.decode_codes", broken)
     run = EngineDriver(engine(dia_bundle, tmp_path))
     outcome = run.run({0: [speak("Still spoken.", "echo", "x")]})["x"]
     assert len(outcome.audio) == 20 * 512 and run.trace("x").prompt_frames == [0]

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from tts_server.engines.dia import DiaEngine
+from tts_server.engines.dia.engine import DiaEngine
 from tts_server.runtime.batching import DiaRunner
 
 

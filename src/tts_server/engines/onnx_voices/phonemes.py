@@ -17,7 +17,7 @@ from pathlib import Path
 import espeakng_loader
 
 from tts_server.engines.base import EngineLoadError
-from tts_server.engines.espeak_native import EspeakError, EspeakLibrary, PhonemeClause
+from tts_server.engines.espeak.native import EspeakError, EspeakLibrary, PhonemeClause
 
 _CLOSERS = "\"'\u201d\u2019\u00bb)]}"
 _TRAILING_MARKS_RE = re.compile(r"[.?!,:;\u2026\u2013\u2014]+$")
@@ -72,7 +72,7 @@ class Phonemizer:
 
     def _language_voices(self) -> dict[str, str]:
         if self._languages is None:
-            from tts_server.engines.espeak import scan_languages
+            from tts_server.engines.espeak.engine import scan_languages
 
             self._languages = scan_languages(self._data_path)
         return self._languages

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from tts_server.engines.dia_voices import MAX_PROMPT_SECONDS
+from tts_server.engines.dia.voices import MAX_PROMPT_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import torch
 from numpy.typing import NDArray
 
 from tts_server.engines.base import AudioChunk, CancelToken, SynthesisRequest
-from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_generation import RowSampling
-from tts_server.engines.dia_streaming import SegmentJoiner, StreamingCodec
-from tts_server.engines.dia_voices import AudioPrompt
+from tts_server.engines.dia.delay import DelayedGrid
+from tts_server.engines.dia.generation import RowSampling
+from tts_server.engines.dia.streaming import SegmentJoiner, StreamingCodec
+from tts_server.engines.dia.voices import AudioPrompt
 from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
 Emit = Callable[[AudioChunk | BaseException | None], None]

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tts_server.engines.base import ReferenceAudio
-from tts_server.engines.espeak_voices import DEFAULT_RATE
+from tts_server.engines.espeak.voices import DEFAULT_RATE
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from tts_server.engines.base import (
     VoiceInfo,
     VoiceSelection,
 )
-from tts_server.engines.espeak_cloning import CALIBRATION_TEXT, ReferenceMatcher
-from tts_server.engines.espeak_native import SAMPLE_RATE, EspeakError, EspeakLibrary, Parameter
-from tts_server.engines.espeak_voices import CATALOGUE, DEFAULT_RATE, DEFAULT_VOICE, LISTED_LANGUAGES, EspeakVoice
+from tts_server.engines.espeak.cloning import CALIBRATION_TEXT, ReferenceMatcher
+from tts_server.engines.espeak.native import SAMPLE_RATE, EspeakError, EspeakLibrary, Parameter
+from tts_server.engines.espeak.voices import CATALOGUE, DEFAULT_RATE, DEFAULT_VOICE, LISTED_LANGUAGES, EspeakVoice
 from tts_server.errors import InvalidRequest, VoiceNotFound
 
 RATE_MIN = 80  # espeak's slowest rate (words per minute)

@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tts_server.engines.base import VoiceSelection
-from tts_server.engines.dia_loading import WEIGHT_FILES
-from tts_server.engines.dia_voices import BUILTIN_SEEDS
+from tts_server.engines.dia.loading import WEIGHT_FILES
+from tts_server.engines.dia.voices import BUILTIN_SEEDS
 from tts_server.store.dia_prompts import PromptFiles, StoredPrompt
 
 log = logging.getLogger(__name__)

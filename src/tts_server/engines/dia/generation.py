@@ -11,9 +11,9 @@ where every request has its own length and position:
   sampling operation is row-wise, so a seed gives the same tokens whatever else is in the batch (bit-exact on
   CPU; on GPU, batch-size-dependent matmul kernels can differ in the last bit).
 
-The sampler (the order and arithmetic of transformers' Dia logits processors) is `dia_sampling`; the delay
-pattern, forced prompt tokens and EOS bookkeeping live in `dia_delay.DelayedGrid`, on the CPU. With
-torch.compile (`dia_compile`) the caches are allocated once at full size and each step is padded to a batch
+The sampler (the order and arithmetic of transformers' Dia logits processors) is `dia.sampling`; the delay
+pattern, forced prompt tokens and EOS bookkeeping live in `dia.delay.DelayedGrid`, on the CPU. With
+torch.compile (`dia.compile`) the caches are allocated once at full size and each step is padded to a batch
 bucket. Whole generations equal transformers' `generate()` (tests/engines/dia/test_dia_reference.py).
 """
 
@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from transformers.models.dia.modeling_dia import apply_rotary_pos_emb
 
-from tts_server.engines.dia_compile import batch_buckets, begin_step, bucket_for, compile_step, keep_addresses
-from tts_server.engines.dia_sampling import sample_next
+from tts_server.engines.dia.compile import batch_buckets, begin_step, bucket_for, compile_step, keep_addresses
+from tts_server.engines.dia.sampling import sample_next
 
 RowT = TypeVar("RowT")
 _TIME_BLOCK = 256  # cache time capacity grows in blocks, so reallocations stay rare
@@ -100,7 +100,7 @@ class BatchDecoder(Generic[RowT]):
         return [slot.row for slot in self._slots]
 
     def enable_compile(self) -> None:
-        """torch.compile the decoding step (dia_compile): the caches grow to full size at fixed addresses (for
+        """torch.compile the decoding step (dia.compile): the caches grow to full size at fixed addresses (for
         `max_requests`), and each step runs at a batch bucket over the whole window. Requests already decoding
         keep their caches."""
         if self.compiled:

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import NDArray
 
 from tts_server.audio.effects import crossfade_concat
-from tts_server.engines.dia_delay import DelayedGrid
+from tts_server.engines.dia.delay import DelayedGrid
 
 CONTEXT_FRAMES = 16
 LOOKAHEAD_FRAMES = 12

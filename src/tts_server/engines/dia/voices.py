@@ -1,7 +1,7 @@
 """Dia's voices: built-in names with fixed seeds, and reference voices as cached audio prompts.
 
 Dia has no named voices: without an audio prompt, the seed (with the text) decides the timbre. Each built-in
-name has a fixed seed, with which Dia makes the voice's stored prompt on its first use (dia_voice_prompts); the
+name has a fixed seed, with which Dia makes the voice's stored prompt on its first use (dia.voice_prompts); the
 prompt then conditions every request with that voice, so it keeps its timbre across texts, requests and
 restarts. The voice speaks as the request's speaker ([S1] unless a role says otherwise; Dia's authors advise
 starting every text with [S1]). A request's own `seed` varies the new audio only. A voice given a seed of its
@@ -100,7 +100,7 @@ class ReferencePrompts:
             decoded = decode_audio(reference.audio_path.read_bytes(), target_rate=rate, max_seconds=MAX_PROMPT_SECONDS)
         except (OSError, AudioDecodeError) as exc:
             raise AudioProcessingError(f"Reference voice '{reference.voice_id}' could not be read: {exc}") from exc
-        from tts_server.engines.dia_streaming import encode_audio  # torch: only in the worker
+        from tts_server.engines.dia.streaming import encode_audio  # torch: only in the worker
 
         entry = (encode_audio(self._codec, decoded.samples), decoded.duration)
         self.encodings += 1

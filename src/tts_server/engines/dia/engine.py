@@ -1,10 +1,10 @@
 """The Dia engine as its worker thread sees it: jobs whose text segments decode as rows of one batch.
 
-A job is one request. Its text is tagged and cut into segments (dia_text); each segment is a row of the
+A job is one request. Its text is tagged and cut into segments (dia.text); each segment is a row of the
 `BatchDecoder`, joining the batch at the next step and leaving when its audio is complete, and the job's next
 segment joins after it. Every segment is conditioned on the voice's reference, or a built-in voice's stored
-prompt (dia_voice_prompts: made on the voice's first use); a voice with a seed of its own conditions its later
-segments on the first segment's audio and text. Audio leaves a row window by window (dia_streaming) as frames
+prompt (dia.voice_prompts: made on the voice's first use); a voice with a seed of its own conditions its later
+segments on the first segment's audio and text. Audio leaves a row window by window (dia.streaming) as frames
 complete, segments are joined with a short crossfade, and everything a job produces goes to its `emit`
 callback: AudioChunk, then None at the end, or an exception instead.
 
@@ -39,9 +39,9 @@ from tts_server.engines.base import (
     VoiceInfo,
     VoiceSelection,
 )
-from tts_server.engines.dia_delay import DelayedGrid
-from tts_server.engines.dia_generation import BatchDecoder
-from tts_server.engines.dia_jobs import (
+from tts_server.engines.dia.delay import DelayedGrid
+from tts_server.engines.dia.generation import BatchDecoder
+from tts_server.engines.dia.jobs import (
     DiaJob,
     DiaStats,
     Emit,
@@ -52,18 +52,18 @@ from tts_server.engines.dia_jobs import (
     free_accelerator_memory,
     row_sampling,
 )
-from tts_server.engines.dia_loading import DiaBundle, dia_engine_info
-from tts_server.engines.dia_memory import BatchMemory, plan_batch
-from tts_server.engines.dia_streaming import (
+from tts_server.engines.dia.loading import DiaBundle, dia_engine_info
+from tts_server.engines.dia.memory import BatchMemory, plan_batch
+from tts_server.engines.dia.streaming import (
     CONTEXT_FRAMES,
     LOOKAHEAD_FRAMES,
     SegmentJoiner,
     StreamingCodec,
     decode_codes,
 )
-from tts_server.engines.dia_text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
-from tts_server.engines.dia_voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
-from tts_server.engines.dia_voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
+from tts_server.engines.dia.text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
+from tts_server.engines.dia.voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
+from tts_server.engines.dia.voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
 from tts_server.errors import GenerationFailed, GpuOutOfMemory
 from tts_server.store.dia_prompts import PromptFiles
 
@@ -93,7 +93,7 @@ class DiaEngine:
     ) -> None:
         """`voice_prompt_dir` keeps the built-in voices' prompts (in a folder per model fingerprint; None: in
         memory only); `voice_prompt_frames` caps their length below the default ~10 s. With `size_batch`,
-        `max_batch` is a ceiling: the batch is what the free memory holds (dia_memory; the figures: `memory`)."""
+        `max_batch` is a ceiling: the batch is what the free memory holds (dia.memory; the figures: `memory`)."""
         self.bundle = bundle
         self.info = dia_engine_info(str(bundle.device))
         config = bundle.model.config

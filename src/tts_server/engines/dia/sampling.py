@@ -8,7 +8,7 @@
 3. DiaEOSChannelFilterLogitsProcessor: EOS and the special tokens above it are impossible in channels 1..,
    tokens above EOS in channel 0; EOS stays only when it is channel 0's best token, and then alone;
 4. TopKLogitsWarper (a no-op after 1) and TopPLogitsWarper;
-5. DiaEOSDelayPatternLogitsProcessor: the EOS tail of the later channels, which `dia_delay.DelayedGrid` keeps.
+5. DiaEOSDelayPatternLogitsProcessor: the EOS tail of the later channels, which `dia.delay.DelayedGrid` keeps.
 
 The candidates of step 1 are chosen before step 3 removes the special tokens, so a small top-k can lose every
 candidate of a channel; greedy decoding then takes token 0 (the argmax of a row of -inf), as transformers and
