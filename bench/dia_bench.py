@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
 from tts_server.engines.dia.delay import DelayedGrid
 from tts_server.engines.dia.engine import DiaEngine, DiaJob
-from tts_server.engines.dia.loading import DiaBundle, load_dia, resolve_device, resolve_dtype
+from tts_server.engines.dia.loading import DiaBundle, load_dia
 from tts_server.engines.dia.memory import plan_batch
 from tts_server.engines.dia.streaming import StreamingCodec, decode_codes
+from tts_server.engines.torch_device import resolve_device, resolve_dtype
 
 TINY = {
     "encoder_config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 4,

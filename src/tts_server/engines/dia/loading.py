@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tts_server.engines.base import CloningSupport, EngineCapabilities, EngineInfo, EngineLoadError
-from tts_server.engines.hub import hub_offline, looks_like_path
+from tts_server.engines.hub import available_locally, cached_in_hub, hub_snapshot, looks_like_path
+from tts_server.engines.torch_device import resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -71,12 +72,7 @@ def folder_has_weights(folder: Path) -> bool:
 
 
 def _cached_in_hub(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    def cached(filename: str) -> bool:
-        return isinstance(try_to_load_from_cache(repo_id, filename), str)
-
-    return cached("config.json") and any(cached(name) for name in WEIGHT_FILES)
+    return cached_in_hub(repo_id, "config.json") and any(cached_in_hub(repo_id, name) for name in WEIGHT_FILES)
 
 
 def dia_weights_available(settings: Settings) -> bool:
@@ -84,16 +80,10 @@ def dia_weights_available(settings: Settings) -> bool:
     (a local folder with config and weights, or the hub id already in the Hugging Face cache). No network."""
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         return False
-    return all(_available_locally(name) for name in (settings.dia_model, settings.dia_codec))
-
-
-def _available_locally(name: str) -> bool:
-    try:
-        if looks_like_path(name):
-            return folder_has_weights(Path(name).expanduser())
-        return _cached_in_hub(name)
-    except Exception:  # a malformed id or an unreadable cache simply means "not here"
-        return False
+    return all(
+        available_locally(name, folder_ready=folder_has_weights, cache_ready=_cached_in_hub)
+        for name in (settings.dia_model, settings.dia_codec)
+    )
 
 
 def _hub_id_for(env_name: str) -> str:
@@ -125,45 +115,7 @@ def resolve_source(name: str, *, what: str, env_name: str) -> Path:
                 f"({' / '.join(WEIGHT_FILES)}). {_how_to_get(_hub_id_for(env_name), env_name)}"
             )
         return folder
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:
-        if hub_offline():
-            raise EngineLoadError(
-                f"{what} '{name}' is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE). "
-                + _how_to_get(name, env_name)
-            ) from None
-    try:
-        log.info("Downloading %s '%s' from the Hugging Face hub", what, name)
-        return Path(snapshot_download(name))
-    except Exception as exc:
-        raise EngineLoadError(
-            f"{what} '{name}' is not in the Hugging Face cache and could not be downloaded ({exc}). "
-            + _how_to_get(name, env_name)
-        ) from None
-
-
-def resolve_device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise EngineLoadError("TTS_DEVICE=cuda but no CUDA device is available to torch; use auto or cpu.")
-    return choice
-
-
-def resolve_dtype(choice: str, device: str) -> torch.dtype:
-    """auto: bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."""
-    import torch
-
-    if choice == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[choice]
+    return hub_snapshot(name, what=what, how_to_get=lambda hub_id: _how_to_get(hub_id, env_name))
 
 
 def load_dia(model: str, codec: str, device: str = "auto", dtype: str = "auto") -> DiaBundle:

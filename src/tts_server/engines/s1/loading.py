@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tts_server.engines.base import CloningSupport, EngineCapabilities, EngineInfo, EngineLoadError
+from tts_server.engines.hub import available_locally, cached_in_hub, hub_snapshot, looks_like_path
+from tts_server.engines.torch_device import resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +33,6 @@ CHECKPOINT_FILES = ("config.json", "model.pth", "codec.pth", "tokenizer.tiktoken
 SAMPLING_PARAMS = frozenset(
     {"temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed", "use_torch_compile"}
 )
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 def s1_engine_info(device: str) -> EngineInfo:
@@ -71,11 +71,6 @@ def how_to_get(name: str) -> str:
     )
 
 
-def looks_like_path(name: str) -> bool:
-    """Hub ids are `owner/name`; anything absolute, relative-dotted, home-based or deeper is a folder."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).expanduser().is_dir()
-
-
 def missing_files(folder: Path) -> list[str]:
     return [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
 
@@ -85,21 +80,11 @@ def s1_weights_available(settings: Settings) -> bool:
     already in the Hugging Face cache). No network."""
     if any(importlib.util.find_spec(name) is None for name in ("torch", "tiktoken", "huggingface_hub")):
         return False
-    name = settings.s1_model
-    try:
-        if looks_like_path(name):
-            return not missing_files(Path(name).expanduser())
-        from huggingface_hub import try_to_load_from_cache
-
-        return all(isinstance(try_to_load_from_cache(name, file), str) for file in CHECKPOINT_FILES)
-    except Exception:  # a malformed id or an unreadable cache simply means "not here"
-        return False
-
-
-def hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in _OFFLINE_VALUES
+    return available_locally(
+        settings.s1_model,
+        folder_ready=lambda folder: not missing_files(folder),
+        cache_ready=lambda repo: all(cached_in_hub(repo, file) for file in CHECKPOINT_FILES),
+    )
 
 
 def resolve_checkpoint(name: str) -> Path:
@@ -114,46 +99,7 @@ def resolve_checkpoint(name: str) -> Path:
                 f"S1-mini folder {folder} (TTS_S1_MODEL) lacks {', '.join(missing)}. {how_to_get(S1_HUB_ID)}"
             )
         return folder
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:
-        if hub_offline():
-            raise EngineLoadError(
-                f"S1-mini '{name}' is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE). "
-                + how_to_get(name)
-            ) from None
-    try:
-        log.info("Downloading S1-mini '%s' from the Hugging Face hub", name)
-        return Path(snapshot_download(name))
-    except Exception as exc:
-        raise EngineLoadError(
-            f"S1-mini '{name}' is not in the Hugging Face cache and could not be downloaded ({exc}). "
-            + how_to_get(name)
-        ) from None
-
-
-
-def resolve_device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise EngineLoadError("TTS_DEVICE=cuda but no CUDA device is available to torch; use auto or cpu.")
-    return choice
-
-
-def resolve_dtype(choice: str, device: str) -> torch.dtype:
-    """auto: bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."""
-    import torch
-
-    if choice == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[choice]
+    return hub_snapshot(name, what="S1-mini", how_to_get=how_to_get)
 
 
 def load_s1(model: str, device: str = "auto", dtype: str = "auto") -> S1Bundle:
