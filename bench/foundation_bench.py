@@ -79,7 +79,7 @@ def espeak_engine() -> Any:
     """The engine as a worker process holds it, in this process (with the worker's malloc settings, so
     the raw side does not pay page faults that the server's workers no longer pay)."""
     from tts_server.engines.espeak.engine import create_engine
-    from tts_server.runtime.process_worker import keep_large_buffers_on_the_heap
+    from tts_server.runtime.runners.process_worker import keep_large_buffers_on_the_heap
 
     keep_large_buffers_on_the_heap()
     engine = create_engine()

@@ -49,7 +49,7 @@ def _dump(events: list[tuple[str, float]], role: str) -> None:
 def create_engine() -> Any:
     """The worker's engine factory: espeak, with the worker's stages stamped."""
     from tts_server.engines.espeak.engine import create_engine as create_espeak
-    from tts_server.runtime import process_worker
+    from tts_server.runtime.runners import process_worker
 
     events: list[tuple[str, float]] = []
     run, send_chunk = process_worker._run, process_worker.Channel.send_chunk
@@ -73,7 +73,8 @@ def serve(port: int, data_dir: str) -> None:
     import uvicorn
 
     from tts_server.app import create_app
-    from tts_server.runtime import process_pool, speech
+    from tts_server.runtime import speech
+    from tts_server.runtime.runners import process_pool
     from tts_server.settings import Settings
 
     events: list[tuple[str, float]] = []

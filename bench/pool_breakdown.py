@@ -47,7 +47,7 @@ STEPS = [
 def create_engine() -> Any:
     """The worker's engine factory: espeak, with the worker's steps stamped."""
     from tts_server.engines.espeak.engine import create_engine as create_espeak
-    from tts_server.runtime import process_worker
+    from tts_server.runtime.runners import process_worker
 
     events: list[tuple[str, float]] = []
     channel, run = process_worker.Channel, process_worker._run
@@ -89,7 +89,7 @@ def create_engine() -> Any:
 
 async def measure(requests: int) -> list[dict[str, float]]:
     from tts_server.engines.base import SynthesisRequest, VoiceSelection
-    from tts_server.runtime.process_pool import ProcessPoolRunner
+    from tts_server.runtime.runners.process_pool import ProcessPoolRunner
 
     events: list[tuple[str, float]] = []
     pool = ProcessPoolRunner

@@ -22,8 +22,8 @@ import numpy as np
 
 from tts_server.engines.base import AudioChunk, CancelToken, SynthesisRequest, VoiceInfo, VoiceSelection
 from tts_server.engines.espeak.engine import ESPEAK_INFO, EspeakEngine
-from tts_server.runtime.process_pool import ESPEAK_FACTORY, ProcessPoolRunner
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.process_pool import ESPEAK_FACTORY, ProcessPoolRunner
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 VOICE = VoiceSelection(voice_id="default", builtin="default")

@@ -23,8 +23,8 @@ from tts_server.asr.whisper import SAMPLE_RATE as WHISPER_RATE
 from tts_server.asr.whisper import WhisperService, WhisperUnavailable
 from tts_server.audio.decode import decode_audio, is_silent
 from tts_server.errors import ServiceError
-from tts_server.runtime.engines import build_registry
-from tts_server.runtime.runner import EngineRunner, RunnerState
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
+from tts_server.runtime.runners.registry import build_registry
 from tts_server.runtime.speech import SpeechOptions, SpeechService
 from tts_server.runtime.voices import VoiceResolver
 from tts_server.settings import Settings

@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tts_server.runtime.cluster import ClusterBus
 from tts_server.runtime.config import RuntimeConfig, with_stored_config
-from tts_server.runtime.database_health import DatabaseMonitor
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.job_relay import JobEventHub
-from tts_server.runtime.jobs import JobQueue
-from tts_server.runtime.memory import HeapTrimmer
-from tts_server.runtime.metrics import Metrics
-from tts_server.runtime.ratelimit import RateLimiter
-from tts_server.runtime.resources import ResourceMonitor
+from tts_server.runtime.jobs.queue import JobQueue
+from tts_server.runtime.jobs.relay import JobEventHub
+from tts_server.runtime.ops.cluster import ClusterBus
+from tts_server.runtime.ops.database_health import DatabaseMonitor
+from tts_server.runtime.ops.memory import HeapTrimmer
+from tts_server.runtime.ops.metrics import Metrics
+from tts_server.runtime.ops.ratelimit import RateLimiter
+from tts_server.runtime.ops.resources import ResourceMonitor
+from tts_server.runtime.ops.tasks import TaskSupervisor
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.speech import SpeechService
-from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.runtime.transcripts import TranscriptService
 from tts_server.runtime.voice_service import Transcriber, VoiceService
 from tts_server.runtime.voices import VoiceResolver
@@ -155,6 +155,6 @@ def build_state(settings: Settings) -> AppState:
 
 
 def build_engines(settings: Settings) -> EngineRegistry:
-    from tts_server.runtime.engines import build_registry
+    from tts_server.runtime.runners.registry import build_registry
 
     return build_registry(settings)

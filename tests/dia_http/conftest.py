@@ -24,7 +24,7 @@ from tests.conftest import LiveServer, make_settings, uvicorn_server, wait_until
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
 from tts_server.app import create_app
 from tts_server.engines.base import SynthesisRequest
-from tts_server.runtime.batching import DiaRunner
+from tts_server.runtime.runners.dia import DiaRunner
 from tts_server.settings import Settings
 
 FRAMES = 40  # TTS_DIA_MAX_NEW_TOKENS here: every text segment is 40 codec frames (~0.46 s)

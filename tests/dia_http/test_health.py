@@ -51,7 +51,7 @@ async def test_loading_then_healthy(
         release.wait(30)  # holds Dia in "loading" until the test has looked
         return dia_loading.load_dia(*args, **kwargs)
 
-    monkeypatch.setattr("tts_server.runtime.batching.load_dia", slow_load)
+    monkeypatch.setattr("tts_server.runtime.runners.dia.load_dia", slow_load)
     async with started_app(data_dir, tiny_dia_folders) as client:
         try:
             code, body = await _health(client)

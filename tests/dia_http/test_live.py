@@ -15,7 +15,7 @@ from tests.dia_http.conftest import LONG_TEXT, SEGMENT_SECONDS, RequestSpy, dia_
 from tests.engines.dia.worker_gate import WorkerGate, first_audio_of_a_new_request
 from tests.support.audio import decode_bytes
 from tts_server.engines.base import AudioChunk
-from tts_server.runtime.batching import DiaRunner
+from tts_server.runtime.runners.dia import DiaRunner
 
 
 class HeldBackLastChunk:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tts_server.runtime.batching import DiaRunner
+from tts_server.runtime.runners.dia import DiaRunner
 from tts_server.settings import Settings
 
 

@@ -30,7 +30,7 @@ from tests.home_assistant.conftest import (
 )
 from tests.support.audio import rms
 from tests.support.speech_check import pick_spoken_sentence
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
 from tts_server.wyoming_server.catalogue import ENGINE_SEPARATOR
 
 

@@ -16,7 +16,7 @@ from tests.home_assistant.test_wyoming import NeverFinishes
 from tests.ops.test_ratelimit_exempt import OUTWARD, needs_network_address
 from tts_server.__main__ import load_settings, parse_args
 from tts_server.app import create_app
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
 
 
 async def test_off_unless_a_port_is_set(data_dir: Path) -> None:

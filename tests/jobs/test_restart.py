@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from tests.jobs.conftest import LONG_TEXT, SHORT_TEXT, AppRunner, EngineGate, submit, wait_for_status
 from tests.support.audio import decode_bytes
-from tts_server.runtime.job_options import options_to_params
-from tts_server.runtime.jobs import MAX_ATTEMPTS
+from tts_server.runtime.jobs.options import options_to_params
+from tts_server.runtime.jobs.queue import MAX_ATTEMPTS
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.store.database import Database
 from tts_server.store.job_claims import JobClaims, Lease

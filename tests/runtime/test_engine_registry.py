@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tests.conftest import AppFactory, make_settings
 from tests.support.kokoro_model import voices_archive
-from tts_server.runtime.engines import build_registry
+from tts_server.runtime.runners.registry import build_registry
 
 
 def _ids(data_dir: Path, **overrides: object) -> tuple[list[str], str, list[str]]:
@@ -78,7 +78,7 @@ async def test_a_default_that_fails_to_load_hands_over_to_the_next(app_factory: 
 
 async def test_while_the_default_loads_a_voice_only_a_ready_engine_has_is_spoken_by_it(data_dir: Path) -> None:
     from tts_server.errors import ModelNotLoaded
-    from tts_server.runtime.engines import ensure_ready
+    from tts_server.runtime.runners.registry import ensure_ready
     from tts_server.runtime.voices import VoiceResolver
 
     settings = make_settings(data_dir, provider="auto", engine_preference="piper,espeak", workers=1)

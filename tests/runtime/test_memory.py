@@ -7,7 +7,7 @@ import threading
 import psutil
 import pytest
 
-from tts_server.runtime.memory import HeapTrimmer, glibc_malloc_trim
+from tts_server.runtime.ops.memory import HeapTrimmer, glibc_malloc_trim
 
 pytestmark = pytest.mark.skipif(glibc_malloc_trim() is None, reason="malloc_trim is glibc's")
 

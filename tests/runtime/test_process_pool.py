@@ -18,8 +18,8 @@ import pytest_asyncio
 
 from tts_server.engines.base import AudioChunk, SynthesisRequest, VoiceSelection
 from tts_server.errors import GenerationFailed, InvalidRequest, ModelNotLoaded, QueueFull
-from tts_server.runtime.process_pool import ESPEAK_FACTORY, ProcessPoolRunner
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.process_pool import ESPEAK_FACTORY, ProcessPoolRunner
 
 SLOW_FACTORY = "tests.runtime.slow_engine:create_slow_engine"
 SENTENCE = "This sentence is long enough to be spoken on its own."

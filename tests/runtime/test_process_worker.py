@@ -11,7 +11,7 @@ import pytest
 
 from tts_server.engines.base import AudioChunk
 from tts_server.errors import QueueFull, VoiceNotFound
-from tts_server.runtime.process_worker import Channel, Frame, Kind, error_payload
+from tts_server.runtime.runners.process_worker import Channel, Frame, Kind, error_payload
 
 
 def test_a_large_chunk_arrives_whole_through_a_non_blocking_reader() -> None:

@@ -22,8 +22,8 @@ from tests.runtime.test_process_pool import SENTENCE, collect, release, request,
 from tts_server.engines.base import AudioChunk
 from tts_server.engines.espeak.native import SAMPLE_RATE
 from tts_server.errors import GenerationFailed, InvalidRequest, ModelNotLoaded
-from tts_server.runtime.process_pool import ProcessPoolRunner
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.process_pool import ProcessPoolRunner
 
 WHO_SPEAKS = "tests.runtime.slow_engine:create_who_speaks_engine"
 LANE_CHARS = 100
@@ -133,7 +133,7 @@ async def test_a_cancelled_consumer_task_frees_the_thread(runner: ProcessPoolRun
 async def test_engine_errors_from_the_thread_reach_the_caller(
     runner: ProcessPoolRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="tts_server.runtime.server_thread")
+    caplog.set_level(logging.ERROR, logger="tts_server.runtime.runners.server_thread")
     with pytest.raises(InvalidRequest) as invalid:
         await collect(runner.synthesize(request(language="xx")))
     assert invalid.value.param == "language"
@@ -158,7 +158,7 @@ async def test_off_when_zero_characters() -> None:
 
 
 async def test_a_thread_that_cannot_load_leaves_the_work_to_the_workers(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="tts_server.runtime.server_thread")
+    caplog.set_level(logging.WARNING, logger="tts_server.runtime.runners.server_thread")
     runner = await started("tests.runtime.slow_engine:create_worker_only_engine")
     try:
         await wait_for(lambda: "server-thread engine did not load" in caplog.text)

@@ -25,7 +25,7 @@ from tests.conftest import LiveServer, make_settings, uvicorn_server, wait_until
 from tests.engines.s1.conftest import TINY
 from tts_server.app import create_app
 from tts_server.engines.base import SynthesisRequest
-from tts_server.runtime.s1_runner import S1Runner
+from tts_server.runtime.runners.s1 import S1Runner
 from tts_server.settings import Settings
 
 FRAMES = 12  # TTS_S1_MAX_NEW_TOKENS here: every text chunk is 12 codec frames (~0.56 s)

@@ -14,7 +14,7 @@ from tests.conftest import LiveServer
 from tests.s1_http.conftest import CHUNK_SECONDS, RequestSpy, s1_runner, samples_for
 from tests.support.audio import decode_bytes
 from tts_server.engines.base import AudioChunk
-from tts_server.runtime.s1_runner import S1Runner
+from tts_server.runtime.runners.s1 import S1Runner
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text that S1-mini reads in chunks." for n in range(1, 31))
 

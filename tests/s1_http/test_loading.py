@@ -12,7 +12,7 @@ from tests.conftest import make_settings, running_app
 from tests.engines.s1.conftest import TINY
 from tests.s1_http.conftest import S1AppFactory
 from tts_server.engines.s1.loading import s1_weights_available
-from tts_server.runtime.engines import build_registry
+from tts_server.runtime.runners.registry import build_registry
 
 
 async def test_missing_folder_fails_loading_with_how_to_get_the_weights(

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket
 
 from tts_server.api.errors import envelope_response
 from tts_server.errors import RateLimited, ServiceError, Unauthorized
-from tts_server.runtime.ratelimit import LimitClass, LimitDecision, RateLimiter
+from tts_server.runtime.ops.ratelimit import LimitClass, LimitDecision, RateLimiter
 from tts_server.state import AppState
 
 _RATE_LIMIT_KEY = "x-rate-limit"

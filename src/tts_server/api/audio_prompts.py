@@ -10,7 +10,7 @@ from starlette.responses import Response
 from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.schemas.audio_prompts import (
     AudioPromptDeleted,
     AudioPromptEntry,

@@ -14,7 +14,7 @@ from tts_server.api.deps import SpeechDep
 from tts_server.api.jobs import JobsDep
 from tts_server.api.routes import ApiRoute
 from tts_server.engines.base import SamplingParams
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.schemas.common import audio_responses
 from tts_server.schemas.generate import GenerateRequest

@@ -8,8 +8,8 @@ from starlette.responses import JSONResponse
 from tts_server import __version__
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
-from tts_server.runtime.runner import EngineRunner, RunnerState
-from tts_server.runtime.system import detect_gpus, format_duration
+from tts_server.runtime.ops.system import detect_gpus, format_duration
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
 from tts_server.schemas.health import DatabaseHealth, EngineHealth, HealthResponse
 
 router = APIRouter(tags=["server"], route_class=ApiRoute)

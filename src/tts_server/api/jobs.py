@@ -11,8 +11,8 @@ from starlette.responses import FileResponse
 from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
-from tts_server.runtime.jobs import JobQueue
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.jobs.queue import JobQueue
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.schemas.common import AUDIO_MEDIA_TYPES, error_responses
 from tts_server.schemas.jobs import JobDeleted, JobInfo, JobList
 from tts_server.store.jobs import JobRecord, JobStatus

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.references import ReferenceAdded, ReferenceDeleted, ReferenceEntry, ReferenceList
 from tts_server.store.models import VoiceSource

@@ -8,7 +8,7 @@ import time
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tts_server.runtime.metrics import Metrics, Outcome
+from tts_server.runtime.ops.metrics import Metrics, Outcome
 from tts_server.runtime.speech import SpeechResult
 
 # Synchronous generation routes; async jobs and WebSocket requests are counted by the job queue.

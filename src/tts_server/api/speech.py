@@ -11,7 +11,7 @@ from tts_server.api.audio_response import audio_response, sse_response
 from tts_server.api.deps import app_state
 from tts_server.api.json_route import JsonBodyRoute
 from tts_server.engines.base import SamplingParams
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.schemas.common import audio_responses
 from tts_server.schemas.speech import ExtendedSpeechRequest, SpeechRequest

@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
-from tts_server.runtime.metrics import PROMETHEUS_CONTENT_TYPE
-from tts_server.runtime.system import format_duration
+from tts_server.runtime.ops.metrics import PROMETHEUS_CONTENT_TYPE
+from tts_server.runtime.ops.system import format_duration
 from tts_server.schemas.stats import (
     PerformanceStats,
     QueueStats,

@@ -11,7 +11,7 @@ from tts_server.api.access import rate_limited
 from tts_server.api.deps import StateDep
 from tts_server.api.uploads import LimitedUploadRoute, read_upload
 from tts_server.asr.formats import SRT_TYPE, TEXT_TYPE, VTT_TYPE, render_transcription
-from tts_server.runtime.ratelimit import LimitClass
+from tts_server.runtime.ops.ratelimit import LimitClass
 from tts_server.runtime.transcripts import parse_response_format
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.whisper import TranscriptionText, VerboseTranscription

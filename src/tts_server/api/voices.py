@@ -10,7 +10,7 @@ from starlette.requests import Request
 from tts_server.api.access import key_accepted
 from tts_server.api.deps import StateDep
 from tts_server.api.routes import ApiRoute
-from tts_server.runtime.runner import EngineRunner, RunnerState
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
 from tts_server.runtime.voices import ListedVoice, list_builtin_voices
 from tts_server.schemas.common import error_responses
 from tts_server.schemas.voices import (

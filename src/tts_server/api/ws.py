@@ -34,9 +34,9 @@ from tts_server.api.generate import generate_options
 from tts_server.api.jobs import result_url
 from tts_server.api.routes import ApiRoute
 from tts_server.errors import Conflict, ErrorCode, InvalidRequest, ServiceError, UpgradeRequired
-from tts_server.runtime.job_events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
-from tts_server.runtime.ratelimit import LimitClass
-from tts_server.runtime.tasks import TaskSupervisor
+from tts_server.runtime.jobs.events import AudioDropped, JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
+from tts_server.runtime.ops.ratelimit import LimitClass
+from tts_server.runtime.ops.tasks import TaskSupervisor
 from tts_server.schemas.jobs import WsCancel, WsCancelled, WsComplete, WsError, WsGenerate, WsProgress
 from tts_server.state import AppState
 from tts_server.store.jobs import JobStatus

@@ -2,7 +2,7 @@
 
 An `Engine` lives inside one worker (a process for espeak, a thread for Dia) and is only ever
 called from that worker. The async side of the server talks to it through an `EngineRunner`
-(tts_server.runtime.runner), which owns the workers, admission and cancellation.
+(tts_server.runtime.runners.base), which owns the workers, admission and cancellation.
 """
 
 from __future__ import annotations

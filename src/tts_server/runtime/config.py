@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tts_server.errors import InvalidRequest
-from tts_server.runtime.cluster import ClusterBus
+from tts_server.runtime.ops.cluster import ClusterBus
 from tts_server.schemas.config import ServerConfig
 from tts_server.settings import DeviceChoice, Settings
 from tts_server.store.config import ConfigStore

@@ -19,8 +19,8 @@ from tts_server.audio.samples import to_float32
 from tts_server.audio.text import strip_performance_tags
 from tts_server.engines.base import AudioChunk, SamplingParams, Speaker, SynthesisRequest, VoiceSelection
 from tts_server.errors import InvalidFormat, InvalidRequest, TextTooLong
-from tts_server.runtime.engines import EngineRegistry, ensure_ready
-from tts_server.runtime.runner import EngineRunner
+from tts_server.runtime.runners.base import EngineRunner
+from tts_server.runtime.runners.registry import EngineRegistry, ensure_ready
 from tts_server.runtime.voices import VoiceResolver
 
 # Encoding wav/pcm is a memory copy; the compressed codecs do real work and leave the event loop.

@@ -23,8 +23,8 @@ from typing import TypedDict
 
 from tts_server.engines.base import ReferenceAudio
 from tts_server.errors import NotFound
-from tts_server.runtime.cluster import ClusterBus
-from tts_server.runtime.tasks import TaskSupervisor
+from tts_server.runtime.ops.cluster import ClusterBus
+from tts_server.runtime.ops.tasks import TaskSupervisor
 from tts_server.store.database import Database
 from tts_server.store.ids import validate_voice_id
 from tts_server.store.mappings import VoiceMappings

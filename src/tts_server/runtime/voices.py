@@ -13,7 +13,7 @@ from typing import Literal
 
 from tts_server.engines.base import CloningSupport, ReferenceAudio, VoiceSelection
 from tts_server.errors import VoiceNotFound
-from tts_server.runtime.runner import EngineRunner
+from tts_server.runtime.runners.base import EngineRunner
 from tts_server.runtime.voice_service import VoiceService
 from tts_server.store.ids import is_valid_voice_id
 from tts_server.store.models import StoredVoice, VoiceMapping

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
 from tts_server import __version__
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.runner import EngineRunner, RunnerState
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.voices import ListedVoice, VoiceResolver
 
 ENGINE_SEPARATOR = ":"  # never part of a voice id (store/ids.py) or an engine's own voice name

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.metrics import Metrics
+from tts_server.runtime.ops.metrics import Metrics
+from tts_server.runtime.ops.tasks import TaskSupervisor
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.speech import SpeechService
-from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.runtime.voices import VoiceResolver
 from tts_server.settings import Settings
 from tts_server.wyoming_server.catalogue import VoiceCatalogue

@@ -12,8 +12,8 @@ from typing import Any
 
 from tts_server.audio.text import has_speaker_tags
 from tts_server.errors import InvalidRequest
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.metrics import Metrics, Outcome
+from tts_server.runtime.ops.metrics import Metrics, Outcome
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.speech import SpeechOptions, SpeechService, SpeechStream
 from tts_server.wyoming_server.catalogue import SPEAKERS, parse_voice_name
 

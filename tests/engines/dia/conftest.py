@@ -19,8 +19,8 @@ from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
 from tts_server.engines.dia.engine import DiaEngine
 from tts_server.engines.dia.loading import DiaBundle, load_dia
-from tts_server.runtime.batching import DiaRunner
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.dia import DiaRunner
 
 CHUNK_FRAMES = 16  # small streaming windows, so short test clips still come in several chunks
 PROMPT_FRAMES = 16  # built-in voices' stored prompts: short, so making one costs a test little

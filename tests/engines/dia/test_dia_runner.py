@@ -14,8 +14,8 @@ from tests.engines.dia.worker_gate import WorkerGate, admitted, first_audio_of, 
 from tts_server.engines.base import ReferenceAudio, VoiceSelection
 from tts_server.engines.dia.loading import DiaBundle
 from tts_server.errors import GpuOutOfMemory, ModelNotLoaded, QueueFull
-from tts_server.runtime.batching import DiaRunner
-from tts_server.runtime.runner import EngineRunner, RunnerState
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
+from tts_server.runtime.runners.dia import DiaRunner
 
 HOP = 512
 

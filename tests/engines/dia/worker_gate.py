@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from tts_server.engines.dia.engine import DiaEngine
-from tts_server.runtime.batching import DiaRunner
+from tts_server.runtime.runners.dia import DiaRunner
 
 
 class WorkerGate:

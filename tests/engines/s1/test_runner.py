@@ -14,8 +14,8 @@ import pytest
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
 from tts_server.engines.s1.loading import S1Bundle
 from tts_server.errors import ModelNotLoaded, QueueFull
-from tts_server.runtime.runner import EngineRunner, RunnerState
-from tts_server.runtime.s1_runner import S1Runner
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
+from tts_server.runtime.runners.s1 import S1Runner
 
 HOP = 2048
 

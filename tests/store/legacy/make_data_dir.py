@@ -19,7 +19,7 @@ from tests.conftest import make_settings, wait_until_ready
 from tests.store.conftest import voice_wav
 
 from tts_server.app import create_app
-from tts_server.runtime.job_options import options_to_params
+from tts_server.runtime.jobs.options import options_to_params
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.store.database import Database
 from tts_server.store.jobs import JobStore

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tts_server.runtime.cluster import ClusterBus
-from tts_server.runtime.job_events import JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
+from tts_server.runtime.jobs.events import JobAudio, JobEvent, JobFinished, JobProgress, JobWatch
+from tts_server.runtime.ops.cluster import ClusterBus
 from tts_server.store.jobs import JobStore
 
 log = logging.getLogger(__name__)

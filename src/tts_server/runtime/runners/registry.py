@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from tts_server.errors import InvalidModel, ModelNotLoaded
-from tts_server.runtime.runner import EngineRunner, RunnerState
+from tts_server.runtime.runners.base import EngineRunner, RunnerState
 from tts_server.settings import ENGINE_IDS, Provider, Settings
 
 log = logging.getLogger(__name__)
@@ -196,26 +196,26 @@ def _why_not_kokoro(settings: Settings) -> str | None:
 
 
 def _build_espeak(settings: Settings) -> EngineRunner:
-    from tts_server.runtime.process_pool import ProcessPoolRunner
+    from tts_server.runtime.runners.process_pool import ProcessPoolRunner
 
     return ProcessPoolRunner.for_espeak(settings)
 
 
 def _build_s1(settings: Settings) -> EngineRunner:
-    from tts_server.runtime.s1_runner import S1Runner
+    from tts_server.runtime.runners.s1 import S1Runner
 
     return S1Runner.from_settings(settings)
 
 
 def _build_dia(settings: Settings) -> EngineRunner:
-    from tts_server.runtime.batching import DiaRunner
+    from tts_server.runtime.runners.dia import DiaRunner
 
     return DiaRunner.from_settings(settings)
 
 
 def _build_piper(settings: Settings) -> EngineRunner:
     from tts_server.engines.piper.engine import create_engine
-    from tts_server.runtime.process_pool import ProcessPoolRunner
+    from tts_server.runtime.runners.process_pool import ProcessPoolRunner
 
     factory = partial(create_engine, settings.piper_voices, settings.onnx_thread_count, settings.device.value)
     return ProcessPoolRunner.for_onnx_voice(factory, settings)
@@ -223,7 +223,7 @@ def _build_piper(settings: Settings) -> EngineRunner:
 
 def _build_kokoro(settings: Settings) -> EngineRunner:
     from tts_server.engines.kokoro.engine import create_engine
-    from tts_server.runtime.process_pool import ProcessPoolRunner
+    from tts_server.runtime.runners.process_pool import ProcessPoolRunner
 
     factory = partial(
         create_engine,

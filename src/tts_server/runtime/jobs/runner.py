@@ -27,14 +27,14 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from tts_server.errors import DatabaseUnavailable, ErrorCode, ServiceError
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.job_events import JobAudio, JobFinished, JobProgress
-from tts_server.runtime.job_options import options_from_params
-from tts_server.runtime.job_relay import JobEventHub
-from tts_server.runtime.metrics import Metrics, Outcome
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.jobs.events import JobAudio, JobFinished, JobProgress
+from tts_server.runtime.jobs.options import options_from_params
+from tts_server.runtime.jobs.relay import JobEventHub
+from tts_server.runtime.ops.metrics import Metrics, Outcome
+from tts_server.runtime.ops.tasks import TaskSupervisor
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.speech import SpeechOptions, SpeechResult, SpeechService, parse_format
-from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.settings import Settings
 from tts_server.store.job_claims import JobClaims, Lease
 from tts_server.store.job_files import ResultFiles, ResultWriter

@@ -1,6 +1,6 @@
 """S1Runner: the async face of the S1-mini engine, on the shared continuous-batching core.
 
-The core (runtime.continuous_batching) owns the worker thread, admission, per-request queues and cancellation;
+The core (runners.continuous_batching) owns the worker thread, admission, per-request queues and cancellation;
 this module says how S1-mini is built and what its jobs and voices are.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.s1.loading import S1Bundle, load_s1, s1_engine_info
 from tts_server.engines.s1.voices import BUILTIN_SEEDS, VOICE_SAMPLE_FRAMES, builtin_voices
-from tts_server.runtime.continuous_batching import ContinuousBatchingRunner, Emit
+from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 
 if TYPE_CHECKING:
     from tts_server.engines.s1.engine import S1Engine

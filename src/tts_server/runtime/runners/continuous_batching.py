@@ -23,7 +23,7 @@ from typing import Generic, Protocol, TypeVar
 
 from tts_server.engines.base import AudioChunk, CancelToken, EngineInfo, EngineLoadError, SynthesisRequest, VoiceInfo
 from tts_server.errors import ModelNotLoaded, QueueFull
-from tts_server.runtime.runner import RunnerLoad, RunnerState
+from tts_server.runtime.runners.base import RunnerLoad, RunnerState
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from tts_server.engines.base import SamplingParams
 from tts_server.errors import InvalidRequest, TextTooLong
-from tts_server.runtime.engines import EngineRegistry, ensure_ready
+from tts_server.runtime.runners.registry import EngineRegistry, ensure_ready
 from tts_server.runtime.speech import SpeechOptions, parse_format
 from tts_server.runtime.voices import VoiceResolver
 

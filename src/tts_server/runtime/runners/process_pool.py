@@ -25,9 +25,9 @@ from multiprocessing.process import BaseProcess
 
 from tts_server.engines.base import AudioChunk, EngineInfo, SynthesisRequest, VoiceInfo
 from tts_server.errors import GenerationFailed, ModelNotLoaded, QueueFull, ServiceError
-from tts_server.runtime.process_worker import Channel, EngineFactory, Frame, Kind, resolve_factory, worker_main
-from tts_server.runtime.runner import RunnerLoad, RunnerState
-from tts_server.runtime.server_thread import LaneItem, ServerThreadLane
+from tts_server.runtime.runners.base import RunnerLoad, RunnerState
+from tts_server.runtime.runners.process_worker import Channel, EngineFactory, Frame, Kind, resolve_factory, worker_main
+from tts_server.runtime.runners.server_thread import LaneItem, ServerThreadLane
 from tts_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class _Worker:
 class ProcessPoolRunner:
     """Runs `factory` (e.g. "tts_server.engines.espeak.engine:create_engine") in `workers` processes, and inputs
     up to `server_thread_chars` characters on a thread of this process while it is free (0: never; see
-    tts_server.runtime.server_thread)."""
+    tts_server.runtime.runners.server_thread)."""
 
     def __init__(
         self,

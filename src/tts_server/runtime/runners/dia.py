@@ -1,7 +1,7 @@
 """DiaRunner: the async face of the Dia engine, with continuous batching.
 
 The worker thread, the waiting list, admission, the per-request queues and cancellation are the shared
-continuous-batching core (runtime.continuous_batching); this module says how Dia is built and what its jobs
+continuous-batching core (runners.continuous_batching); this module says how Dia is built and what its jobs
 and voices are. Requests that arrive mid-generation join the batch at the next decoding step.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.dia.loading import DiaBundle, dia_engine_info, load_dia
 from tts_server.engines.dia.voices import BUILTIN_SEEDS, builtin_voices
-from tts_server.runtime.continuous_batching import ContinuousBatchingRunner, Emit
+from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 from tts_server.store.dia_prompts import PROMPTS_DIR
 
 if TYPE_CHECKING:

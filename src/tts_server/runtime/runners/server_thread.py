@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tts_server.engines.base import AudioChunk, CancelToken, Engine, SynthesisRequest
 from tts_server.errors import GenerationFailed, ServiceError
-from tts_server.runtime.process_worker import EngineFactory, resolve_factory
+from tts_server.runtime.runners.process_worker import EngineFactory, resolve_factory
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tts_server.runtime.tasks import TaskSupervisor
+from tts_server.runtime.ops.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Jobs live in the database (store/jobs.py, store/job_claims.py) and their audio under outputs/
 (store/job_files.py), both shared by every replica. This module is what the routers call: admission,
-queries, results, cancellation and watching; job_runner.py runs the jobs and job_relay.py carries their
+queries, results, cancellation and watching; runner.py runs the jobs and relay.py carries their
 events to watchers, on this replica or another. Any replica answers for any job: a job queued on one
 may run on another, its result is read from the shared data dir, and a cancel reaches it where it runs.
 """
@@ -13,15 +13,15 @@ import asyncio
 import logging
 
 from tts_server.errors import Conflict, JobNotFinished, NotFound, QueueFull
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.job_events import JobProgress, JobWatch
-from tts_server.runtime.job_options import check_options, options_to_params
-from tts_server.runtime.job_relay import JobEventHub
-from tts_server.runtime.job_retention import JobRetention
-from tts_server.runtime.job_runner import MAX_ATTEMPTS, JobRunner
-from tts_server.runtime.metrics import Metrics
+from tts_server.runtime.jobs.events import JobProgress, JobWatch
+from tts_server.runtime.jobs.options import check_options, options_to_params
+from tts_server.runtime.jobs.relay import JobEventHub
+from tts_server.runtime.jobs.retention import JobRetention
+from tts_server.runtime.jobs.runner import MAX_ATTEMPTS, JobRunner
+from tts_server.runtime.ops.metrics import Metrics
+from tts_server.runtime.ops.tasks import TaskSupervisor
+from tts_server.runtime.runners.registry import EngineRegistry
 from tts_server.runtime.speech import SpeechOptions, SpeechService
-from tts_server.runtime.tasks import TaskSupervisor
 from tts_server.runtime.voices import VoiceResolver
 from tts_server.settings import Settings
 from tts_server.store.job_claims import JobClaims, Lease

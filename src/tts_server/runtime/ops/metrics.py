@@ -17,8 +17,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from tts_server.runtime.engines import EngineRegistry
-from tts_server.runtime.runner import RunnerState
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.runners.registry import EngineRegistry
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
