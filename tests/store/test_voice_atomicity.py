@@ -14,6 +14,7 @@ import pytest
 from tests.store.conftest import OpenStore, query, sha256, snapshot, voice_wav
 from tts_server.errors import Conflict
 from tts_server.store.database import Database
+from tts_server.store.voice_swaps import VoiceSwaps
 from tts_server.store.voices import VoiceLibrary
 
 
@@ -84,7 +85,7 @@ async def test_a_crash_at_any_step_leaves_the_old_or_the_new_voice(
         elif await library.get("v"):
             await library.delete("v")
         with monkeypatch.context() as patch:
-            patch.setattr(VoiceLibrary, "_undo", lambda *args: False)  # the process died: nothing runs
+            patch.setattr(VoiceSwaps, "_undo", lambda *args: False)  # the process died: nothing runs
             counter = inject(patch, db, step)
             try:
                 await _write(library, operation)
@@ -171,7 +172,7 @@ async def test_an_undo_that_fails_too_is_finished_before_the_voice_is_used(
     old = (await library.add("v", OLD[0], transcript=OLD[1])).voice
     with monkeypatch.context() as patch:
         patch.setattr(db, "_commit", fail_on_call(3, db._commit, [0]))
-        patch.setattr(VoiceLibrary, "_undo", lambda *args: False)
+        patch.setattr(VoiceSwaps, "_undo", lambda *args: False)
         with pytest.raises(SimulatedCrash):
             await library.add("v", NEW[0], transcript=NEW[1], overwrite=True)
     reference = await library.reference_audio("v")  # settles the interrupted swap first

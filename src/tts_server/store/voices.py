@@ -2,8 +2,8 @@
 
 A voice is `audio_prompts/<id>.wav` (mono PCM16, decoded and normalised once, at upload), its transcript
 `audio_prompts/<id>.txt`, and a row in the database. Every change runs through `_publish`, which swaps
-the files with an undo record (see voice_files.py) and commits the row as the last step, so a crash or
-a failed write leaves either the old voice or the new one, complete.
+the files with an undo record (voice_swaps.py, voice_files.py) and commits the row as the last step, so a
+crash or a failed write leaves either the old voice or the new one, complete.
 
 Ids are compared without regard to case (as macOS and Windows file systems do): 'Anna' and 'anna' are
 one voice, kept under the spelling it was first stored with.
@@ -18,14 +18,10 @@ import asyncio
 import builtins
 import hashlib
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-
-from sqlalchemy import Connection
 
 from tts_server.audio.decode import AudioDecodeError, decode_audio, is_silent
 from tts_server.audio.encode import AudioFormat, encode_audio
@@ -33,7 +29,6 @@ from tts_server.engines.base import ReferenceAudio
 from tts_server.errors import (
     AudioProcessingError,
     Conflict,
-    NotFound,
     PayloadTooLarge,
     VoiceChangedMeanwhile,
     VoiceNotFound,
@@ -52,14 +47,11 @@ from tts_server.store.models import (
 )
 from tts_server.store.voice_files import AUDIO_EXTENSIONS, FileSwap, VoiceFiles
 from tts_server.store.voice_rows import (
-    commit_swap,
-    drop_swap,
-    pending_swaps,
-    record_swap,
     select_voice,
     select_voice_ids,
     select_voices,
 )
+from tts_server.store.voice_swaps import Decide, VoiceSwaps, not_found
 
 __all__ = [
     "AUDIO_DIR",
@@ -77,8 +69,6 @@ AUDIO_DIR = "audio_prompts"
 MAX_STORED_RATE = 44_100  # Dia's codec rate; higher rates are resampled once, at upload
 MIN_SECONDS = 1.0
 _WAV_HEADER_BYTES = 44
-# On a shared data dir, temp files younger than this may belong to a write in flight on another replica.
-STALE_TEMP_SECONDS = 600.0
 
 
 class Unchecked(Enum):
@@ -100,9 +90,10 @@ class VoiceLibrary:
         self.max_seconds = max_seconds
         self._db = db
         self._files = VoiceFiles(self.audio_dir)
+        self._swaps = VoiceSwaps(db, self._files)
         self._discovery_lock = asyncio.Lock()
         self.audio_dir.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        self._swaps.recover()
         self._ids = KnownIds(db.run_sync(select_voice_ids))
         self.on_written: Callable[[str], None] = _ignore  # told each id a write may have created
 
@@ -145,8 +136,8 @@ class VoiceLibrary:
     def _reference_audio(self, voice_id: str, param: str) -> ReferenceAudio:
         if not is_valid_voice_id(voice_id):
             raise VoiceNotFound(voice_id, param=param)
-        with self._lock(voice_id):  # never between a file swap and its commit
-            self._settle(voice_id)
+        with self._swaps.lock(voice_id):  # never between a file swap and its commit
+            self._swaps.settle(voice_id)
             voice = self._db.run_sync(lambda conn: select_voice(conn, voice_id))
             path = self.audio_path(voice) if voice else None
             if voice is None or path is None or not path.is_file():
@@ -199,7 +190,7 @@ class VoiceLibrary:
 
             def decide(current: StoredVoice | None) -> StoredVoice:
                 if current is None:
-                    raise _not_found(voice_id)
+                    raise not_found(voice_id)
                 return replace(current, transcript=text, transcript_source=text_source, updated_at=utc_now())
 
             stored = self._publish(voice_id, swap, decide)
@@ -213,7 +204,7 @@ class VoiceLibrary:
         voice_id = validate_voice_id(voice_id, "voice_id")
 
         def remove() -> StoredVoice:
-            with self._lock(voice_id):
+            with self._swaps.lock(voice_id):
                 return self._delete_locked(voice_id)
 
         return await asyncio.to_thread(remove)
@@ -222,8 +213,8 @@ class VoiceLibrary:
         """Delete the voice when its WAV was removed by hand; True when it was."""
 
         def drop() -> bool:
-            with self._lock(voice_id):
-                self._settle(voice_id)
+            with self._swaps.lock(voice_id):
+                self._swaps.settle(voice_id)
                 voice = self._db.run_sync(lambda conn: select_voice(conn, voice_id))
                 if voice is None or self.audio_path(voice).is_file():
                     return False
@@ -320,7 +311,7 @@ class VoiceLibrary:
 
         def decide(current: StoredVoice | None) -> None:
             if current is None:
-                raise _not_found(voice_id)
+                raise not_found(voice_id)
             deleted.append(current)
             # Hand-dropped originals go too, or discovery would bring the voice back.
             others = AUDIO_EXTENSIONS - {"wav"}
@@ -329,92 +320,20 @@ class VoiceLibrary:
         self._publish_locked(voice_id, swap, decide)
         return deleted[0]
 
-    @contextmanager
-    def _lock(self, voice_id: str) -> Iterator[None]:
-        """Orders the writes of one id: across threads, and across replicas on a shared database."""
-        with self._db.lock(f"voice:{voice_id.lower()}"):
-            yield
-
-    def _publish(
-        self, voice_id: str, swap: FileSwap, decide: Callable[[StoredVoice | None], StoredVoice | None]
-    ) -> StoredVoice | None:
+    def _publish(self, voice_id: str, swap: FileSwap, decide: Decide) -> StoredVoice | None:
         """Swap the voice's files and row as one change. `decide` sees the current row (inside the
         transaction that records the swap) and returns the new row, None to delete, or raises."""
-        with self._lock(voice_id):
+        with self._swaps.lock(voice_id):
             return self._publish_locked(voice_id, swap, decide)
 
-    def _publish_locked(
-        self, voice_id: str, swap: FileSwap, decide: Callable[[StoredVoice | None], StoredVoice | None]
-    ) -> StoredVoice | None:
+    def _publish_locked(self, voice_id: str, swap: FileSwap, decide: Decide) -> StoredVoice | None:
         self._ids.adding(voice_id)  # before the row can exist; the caller holds this id's lock
-        try:
-            self._settle(voice_id)
-            stem, new = self._db.run_sync(lambda conn: self._begin_swap(conn, voice_id, swap, decide))
-        except BaseException:
-            self._files.finish(swap)
-            raise
-        try:
-            self._files.apply(stem, swap)
-            self._db.run_sync(lambda conn: commit_swap(conn, stem, swap.token, new))
-        except BaseException:
-            if self._undo(stem, swap.token, swap.actions):
-                self._files.finish(swap)
-            raise
-        self._files.finish(swap)
+        new = self._swaps.apply(voice_id, swap, decide)
         if new is None:
             self._ids.deleted(voice_id)
         else:
             self.on_written(new.voice_id)
         return new
-
-    @staticmethod
-    def _begin_swap(
-        conn: Connection,
-        voice_id: str,
-        swap: FileSwap,
-        decide: Callable[[StoredVoice | None], StoredVoice | None],
-    ) -> tuple[str, StoredVoice | None]:
-        current = select_voice(conn, voice_id)
-        new = decide(current)
-        owner = current or new
-        if owner is None:
-            raise _not_found(voice_id)
-        record_swap(conn, swap.token, owner.voice_id, swap.actions)
-        return owner.voice_id, new
-
-    def _undo(self, stem: str, token: str, actions: Mapping[str, str]) -> bool:
-        """Undo a swap that did not commit. On failure the record stays and `_settle` retries."""
-        try:
-            self._files.undo(stem, token, actions)
-            self._db.run_sync(lambda conn: drop_swap(conn, token))
-        except Exception:
-            log.exception("Could not undo the change of voice '%s'; it is retried before the next use", stem)
-            return False
-        return True
-
-    def _settle(self, voice_id: str | None) -> None:
-        """Undo swaps that a failure or crash left uncommitted: of one voice (whose lock the caller
-        holds), or of all voices at start-up."""
-        for token, stem, actions in self._db.run_sync(lambda conn: pending_swaps(conn, voice_id)):
-            self._files.undo(stem, token, actions)
-            self._db.run_sync(lambda conn: drop_swap(conn, token))  # noqa: B023 - runs at once
-
-    def _recover(self) -> None:
-        """At start-up: undo every swap a crash interrupted, then remove stray temp files.
-
-        On a shared database another replica may be mid-swap: each voice is settled under its lock
-        (a dead replica's locks are gone), and only temp files old enough to be nobody's are removed."""
-        if self._db.exclusive:
-            self._settle(None)
-            swept = self._files.sweep()
-        else:
-            for stem in {stem.lower() for _, stem, _ in self._db.run_sync(lambda conn: pending_swaps(conn, None))}:
-                with self._lock(stem):
-                    self._settle(stem)
-            keep = [token for token, _, _ in self._db.run_sync(lambda conn: pending_swaps(conn, None))]
-            swept = self._files.sweep(keep, older_than=time.time() - STALE_TEMP_SECONDS)
-        for path in swept:
-            log.info("Removed %s, left by an interrupted write", path.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,7 +363,3 @@ def _clean_transcript(text: str | None, source: TranscriptSource) -> tuple[str |
 
 def _conflict(voice_id: str, param: str) -> Conflict:
     return Conflict(f"A voice named '{voice_id}' already exists; delete it first or pass overwrite=true.", param=param)
-
-
-def _not_found(voice_id: str) -> NotFound:
-    return NotFound(f"No reference voice named '{voice_id}'.", param="voice_id")
