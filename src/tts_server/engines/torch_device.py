@@ -1,4 +1,5 @@
-"""Where a torch engine runs and in which precision: TTS_DEVICE and the engine's dtype setting, resolved.
+"""Where a torch engine runs and in which precision (TTS_DEVICE and the engine's dtype setting, resolved),
+and giving accelerator memory back after running out.
 
 Shared by the torch engines (Dia, S1-mini). Importing this module is cheap: torch is imported when called.
 """
@@ -33,3 +34,11 @@ def resolve_dtype(choice: str, device: str) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[choice]
+
+
+def free_accelerator_memory() -> None:
+    """Return the allocator's cached blocks after an out-of-memory error, so the next try may fit."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -49,7 +49,6 @@ from tts_server.engines.dia.jobs import (
     SegmentRow,
     as_service_error,
     decoding_error,
-    free_accelerator_memory,
     row_sampling,
 )
 from tts_server.engines.dia.loading import DiaBundle, dia_engine_info
@@ -64,6 +63,7 @@ from tts_server.engines.dia.streaming import (
 from tts_server.engines.dia.text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
 from tts_server.engines.dia.voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
 from tts_server.engines.dia.voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
+from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory
 from tts_server.store.dia_prompts import PromptFiles
 

@@ -15,6 +15,7 @@ from tts_server.engines.dia.delay import DelayedGrid
 from tts_server.engines.dia.generation import RowSampling
 from tts_server.engines.dia.streaming import SegmentJoiner, StreamingCodec
 from tts_server.engines.dia.voices import AudioPrompt
+from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
 Emit = Callable[[AudioChunk | BaseException | None], None]
@@ -102,8 +103,3 @@ def decoding_error(exc: Exception) -> ServiceError:
         free_accelerator_memory()
         return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
     return GenerationFailed(f"Dia audio decoding failed: {exc}")
-
-
-def free_accelerator_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -39,11 +39,12 @@ from tts_server.engines.base import (
 from tts_server.engines.s1.generation import BatchGenerator
 from tts_server.engines.s1.jobs import Row, S1Job, S1Stats, SpeechRow, VoiceSampleRow
 from tts_server.engines.s1.loading import S1Bundle, s1_engine_info
-from tts_server.engines.s1.prompt import VoicePrompt, build_prompt
-from tts_server.engines.s1.sampling import SamplingSettings
+from tts_server.engines.s1.prompt import build_prompt
+from tts_server.engines.s1.sampling import VOICE_SAMPLING, SamplingSettings, sampling_settings
 from tts_server.engines.s1.streaming import ChunkJoiner, RowAudio
 from tts_server.engines.s1.text import chunk_text
 from tts_server.engines.s1.tokenizer import S1Tokenizer
+from tts_server.engines.s1.voice_samples import VoiceSamples
 from tts_server.engines.s1.voices import (
     BUILTIN_SEEDS,
     VOICE_SAMPLE_FRAMES,
@@ -53,13 +54,12 @@ from tts_server.engines.s1.voices import (
     builtin_voices,
     seed_of,
 )
+from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_REPETITION_PENALTY = 0.7, 0.8, 1.1
 DEFAULT_MAX_NEW_TOKENS = 1024
-VOICE_SAMPLING = SamplingSettings(DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_REPETITION_PENALTY)
 
 
 class S1Engine:
@@ -87,15 +87,13 @@ class S1Engine:
             self.generator.enable_compile()
         self.references = ReferencePrompts(bundle.codec)
         self.kept_voices = KeptVoices(voice_dir)
+        # A named voice's sample is a generation too: the frame cap applies to it
+        self._samples = VoiceSamples(self.kept_voices, min(voice_sample_frames, max_new_tokens or voice_sample_frames))
         self.stats = S1Stats()
         self.sample_rate = bundle.codec.sample_rate
         self._windows = (first_window, window)
-        # A named voice's sample is a generation too: the frame cap applies to it
-        self._voice_sample_frames = min(voice_sample_frames, max_new_tokens or voice_sample_frames)
         self._fade_ms = fade_ms
         self._joining: deque[S1Job] = deque()
-        self._samples: dict[int, VoiceSampleRow] = {}  # named voices being made, by seed
-        self._new_samples: deque[VoiceSampleRow] = deque()  # ... and of those, the ones still to join
         self._jobs: set[S1Job] = set()  # submitted and not yet ended
 
     # --- Engine protocol ----------------------------------------------------------------------------------
@@ -151,7 +149,7 @@ class S1Engine:
         if job.request.sampling.use_torch_compile and not self.generator.compiled:
             self.generator.enable_compile()
         if job.voice is None and job.voice_seed is not None:
-            self._wait_for_voice(job, job.voice_seed)
+            self._samples.wait(job, job.voice_seed, self.stats.steps)
         else:
             self._joining.append(job)
 
@@ -187,7 +185,6 @@ class S1Engine:
             job.end(error)
         self._joining.clear()
         self._samples.clear()
-        self._new_samples.clear()
         self._jobs.clear()
 
     def warm_up(self) -> None:
@@ -222,22 +219,8 @@ class S1Engine:
         job.joiner = ChunkJoiner(self.sample_rate, self._fade_ms)
         job.trace.chunks = len(job.chunks)
 
-    def _wait_for_voice(self, job: S1Job, seed: int) -> None:
-        """The job's named voice has no kept sample yet: one row makes it, every job needing it waits."""
-        job.trace.waited_for_voice = True
-        sample = self._samples.get(seed)
-        if sample is None:
-            sample = VoiceSampleRow(seed, self._voice_sample_frames, joined_step=self.stats.steps)
-            self._samples[seed] = sample
-            self._new_samples.append(sample)
-        sample.waiting.append(job)
-
     def _join_waiting(self) -> None:
-        while self._new_samples:
-            sample = self._new_samples.popleft()
-            if sample.cancelled:
-                self._samples.pop(sample.seed, None)
-                continue
+        for sample in self._samples.to_join():
             prompt = build_prompt(self._tokenizer, VOICE_SAMPLE_TEXT, [], num_codebooks=self._codebooks)
             self._start_row(sample, prompt, VOICE_SAMPLING, sample.seed)
         while self._joining:
@@ -251,14 +234,14 @@ class S1Engine:
             audio = RowAudio(self.bundle.codec, first_window=self._windows[0], window=self._windows[1])
             row = SpeechRow(job, index, audio, self._frame_cap(job.request.sampling), self.stats.steps)
             job.trace.joined_steps.append(self.stats.steps)
-            self._start_row(row, prompt, self._sampling(job.request.sampling), job.seed + index)
+            self._start_row(row, prompt, sampling_settings(job.request.sampling), job.seed + index)
 
     def _start_row(self, row: Row, prompt: NDArray[np.int64], settings: SamplingSettings, seed: int) -> None:
         was_decoding = len(self.generator) > 0
         try:
             first = self.generator.add(row, prompt, settings, seed)
         except torch.cuda.OutOfMemoryError:
-            _free_accelerator_memory()
+            free_accelerator_memory()
             self._fail_row(row, GpuOutOfMemory("The GPU ran out of memory starting this request; try again."))
             return
         except Exception as exc:
@@ -334,11 +317,8 @@ class S1Engine:
         job.end()
 
     def _voice_ready(self, sample: VoiceSampleRow) -> None:
-        self._samples.pop(sample.seed, None)
-        prompt: VoicePrompt | None = None
-        if sample.codes:
-            prompt = VoicePrompt(VOICE_SAMPLE_TEXT, np.stack(sample.codes, axis=1))
-            self.kept_voices.keep(sample.seed, prompt)
+        prompt = self._samples.keep(sample)
+        if prompt is not None:
             self.stats.voice_samples += 1
         for job in sample.waiting:
             job.voice = prompt
@@ -350,7 +330,7 @@ class S1Engine:
         """A row nobody waits for any more (its client left)."""
         self.generator.remove(row)
         if isinstance(row, VoiceSampleRow):
-            self._samples.pop(row.seed, None)
+            self._samples.forget(row)
             jobs = row.waiting
         else:
             jobs = [row.job]
@@ -361,7 +341,7 @@ class S1Engine:
         if row in self.generator.rows:
             self.generator.remove(row)
         if isinstance(row, VoiceSampleRow):
-            self._samples.pop(row.seed, None)
+            self._samples.forget(row)
             for job in row.waiting:
                 job.end(error)
         else:
@@ -370,7 +350,7 @@ class S1Engine:
     def _shed_newest(self) -> None:
         """Out of accelerator memory in a step: the most recently joined row gives way."""
         newest = max(self.generator.rows, key=lambda row: row.joined_step)
-        _free_accelerator_memory()
+        free_accelerator_memory()
         log.warning("GPU out of memory; dropped the newest row from the S1-mini batch")
         self._fail_row(newest, GpuOutOfMemory("The GPU ran out of memory for this request; try again or shorten it."))
 
@@ -388,16 +368,6 @@ class S1Engine:
         wanted = params.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
         return min(wanted, self.max_new_tokens) if self.max_new_tokens else wanted
 
-    @staticmethod
-    def _sampling(params: SamplingParams) -> SamplingSettings:
-        return SamplingSettings(
-            temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
-            top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
-            repetition_penalty=(
-                DEFAULT_REPETITION_PENALTY if params.repetition_penalty is None else params.repetition_penalty
-            ),
-        )
-
 
 def _as_service_error(exc: Exception) -> ServiceError:
     if isinstance(exc, ServiceError):
@@ -407,12 +377,7 @@ def _as_service_error(exc: Exception) -> ServiceError:
 
 def _decoding_error(exc: Exception) -> ServiceError:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
-        _free_accelerator_memory()
+        free_accelerator_memory()
         return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
     log.exception("S1-mini audio decoding failed")
     return GenerationFailed(f"S1-mini audio decoding failed: {exc}")
-
-
-def _free_accelerator_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

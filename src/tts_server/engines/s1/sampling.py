@@ -25,7 +25,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from tts_server.engines.base import SamplingParams
+
 MIN_TEMPERATURE = 1e-5
+# Where a request names none (the engine's docstring lists them).
+DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_REPETITION_PENALTY = 0.7, 0.8, 1.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,20 @@ class SamplingSettings:
     temperature: float
     top_p: float
     repetition_penalty: float
+
+
+VOICE_SAMPLING = SamplingSettings(DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_REPETITION_PENALTY)
+
+
+def sampling_settings(params: SamplingParams) -> SamplingSettings:
+    """A request's sampling parameters, with the defaults where it names none."""
+    return SamplingSettings(
+        temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
+        top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
+        repetition_penalty=(
+            DEFAULT_REPETITION_PENALTY if params.repetition_penalty is None else params.repetition_penalty
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
