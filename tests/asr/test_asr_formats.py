@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from tts_server.asr.formats import render_transcription, timestamp
-from tts_server.asr.whisper import Segment, Transcription
+from tts_server.asr.transcription import Segment, Transcription
 from tts_server.errors import InvalidFormat
 
 T = Transcription(

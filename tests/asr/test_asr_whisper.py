@@ -22,7 +22,8 @@ import pytest
 
 from tts_server.asr import whisper as asr
 from tts_server.asr.formats import RESPONSE_FORMATS, render_transcription
-from tts_server.asr.whisper import SAMPLE_RATE, AsrState, Transcription, WhisperService, WhisperUnavailable
+from tts_server.asr.transcription import Transcription
+from tts_server.asr.whisper import SAMPLE_RATE, AsrState, WhisperService, WhisperUnavailable
 from tts_server.errors import ErrorCode, InvalidRequest
 
 MakeService = Callable[..., WhisperService]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from tts_server.asr.whisper import Segment, Transcription
+from tts_server.asr.transcription import Segment, Transcription
 from tts_server.errors import InvalidFormat
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]

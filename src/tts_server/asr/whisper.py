@@ -20,7 +20,6 @@ import pickle
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tts_server.errors import GpuOutOfMemory, InvalidRequest, WhisperNotAvailable
+from tts_server.asr.transcription import Transcription, language_code, segment_from, temperature_schedule
+from tts_server.errors import GpuOutOfMemory, WhisperNotAvailable
 from tts_server.settings import DeviceChoice
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ _MODEL_HINT = (
 )
 # Python modules openai-whisper needs at import time; `pip install --no-deps openai-whisper` leaves some out.
 _REQUIRED_MODULES = ("torch", "numba", "tiktoken", "more_itertools")
-# The temperature step of whisper's fallback schedule (as its CLI's --temperature_increment_on_fallback).
-_FALLBACK_STEP = 0.2
 
 
 class AsrState(StrEnum):
@@ -57,32 +55,6 @@ class AsrState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"  # the last load failed; `WhisperService.error` says why
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A stretch of the transcript, times in seconds from the start of the audio.
-
-    Fields after `text` are whisper's decoding statistics, reported by OpenAI's verbose_json.
-    """
-
-    start: float
-    end: float
-    text: str
-    tokens: tuple[int, ...] = ()
-    seek: int = 0
-    temperature: float = 0.0
-    avg_logprob: float = 0.0
-    compression_ratio: float = 0.0
-    no_speech_prob: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Transcription:
-    text: str
-    language: str | None  # ISO 639-1 code as whisper names it ("en", "de", "haw")
-    duration: float  # seconds of audio transcribed
-    segments: list[Segment]
 
 
 class WhisperUnavailable(WhisperNotAvailable):
@@ -113,13 +85,6 @@ def _default_download_root() -> str:
     # whisper.load_model's own default, spelled out so error messages can name the file.
     default = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(os.getenv("XDG_CACHE_HOME", default), "whisper")
-
-
-def _temperature_schedule(temperature: float) -> tuple[float, ...]:
-    """The temperatures to try in turn, as OpenAI's API and whisper's CLI do: start at `temperature`
-    and step up while a window's decoding looks like a failure (repetitive, or improbable)."""
-    steps = np.arange(temperature, 1.0 + 1e-6, _FALLBACK_STEP)
-    return tuple(round(float(t), 6) for t in steps) or (temperature,)
 
 
 class WhisperService:
@@ -356,9 +321,9 @@ class WhisperService:
             import torch
 
             options: dict[str, Any] = {**self._options, "fp16": self.device == "cuda"}
-            options["language"] = _language_code(whisper, model, language) if language else None
+            options["language"] = language_code(whisper, model, language) if language else None
             options["initial_prompt"] = prompt or None
-            options["temperature"] = _temperature_schedule(temperature)
+            options["temperature"] = temperature_schedule(temperature)
             try:
                 result = whisper.transcribe(model, audio, **options)
             except torch.cuda.OutOfMemoryError as exc:
@@ -369,7 +334,7 @@ class WhisperService:
             text=str(result["text"]).strip(),
             language=result.get("language"),
             duration=duration,
-            segments=[_segment(s, duration) for s in result["segments"]],
+            segments=[segment_from(s, duration) for s in result["segments"]],
         )
 
 
@@ -380,35 +345,3 @@ def _brief(exc: BaseException) -> str:
     if len(first) > 160:
         first = first[:157] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _language_code(whisper: ModuleType, model: Whisper, language: str) -> str:
-    """The whisper code of a language given as a code or an English name; InvalidRequest otherwise."""
-    key = language.strip().lower()
-    code = key if key in whisper.tokenizer.LANGUAGES else whisper.tokenizer.TO_LANGUAGE_CODE.get(key)
-    if code is None:
-        raise InvalidRequest(
-            f"Unsupported language '{language}'. Use an ISO 639-1 code such as 'en' or 'de'.", param="language"
-        )
-    if code != "en" and not model.is_multilingual:
-        raise InvalidRequest(
-            f"The Whisper model is English-only; it cannot transcribe language '{language}'.", param="language"
-        )
-    return str(code)
-
-
-def _segment(raw: Mapping[str, Any], duration: float) -> Segment:
-    # Whisper's timestamps count in whole tokens of its 30 s window and can overshoot the audio's end.
-    start = min(max(0.0, float(raw["start"])), duration)
-    end = min(max(start, float(raw["end"])), duration)
-    return Segment(
-        start=start,
-        end=end,
-        text=str(raw["text"]).strip(),
-        tokens=tuple(int(t) for t in raw.get("tokens", ())),
-        seek=int(raw.get("seek", 0)),
-        temperature=float(raw.get("temperature", 0.0)),
-        avg_logprob=float(raw.get("avg_logprob", 0.0)),
-        compression_ratio=float(raw.get("compression_ratio", 0.0)),
-        no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
-    )

@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tts_server.asr.formats import RESPONSE_FORMATS, ResponseFormat
-from tts_server.asr.whisper import SAMPLE_RATE, AsrState, Transcription, WhisperService, WhisperUnavailable
+from tts_server.asr.transcription import Transcription
+from tts_server.asr.whisper import SAMPLE_RATE, AsrState, WhisperService, WhisperUnavailable
 from tts_server.audio.decode import AudioDecodeError, decode_audio
 from tts_server.errors import AudioProcessingError, Conflict, InvalidFormat, InvalidModel, InvalidRequest
 from tts_server.runtime.voice_service import VoiceService
