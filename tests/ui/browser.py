@@ -64,7 +64,14 @@ class Playground:
         self.page.set_default_timeout(TIMEOUT_MS)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        self.page.on("requestfailed", lambda request: self.errors.append(f"request failed: {request.url}"))
+        self.page.on("requestfailed", self._request_failed)
+
+    def _request_failed(self, request: Any) -> None:
+        # A media element may stop a download it does not need yet (Chromium defers the rest of a clip once it
+        # has enough to play: net::ERR_ABORTED). That is the browser's choice, not a failure a user would see.
+        if request.resource_type == "media" and request.failure == "net::ERR_ABORTED":
+            return
+        self.errors.append(f"request failed: {request.url} ({request.failure})")
 
     def _console(self, message: Any) -> None:
         if message.type in ("error", "warning"):
