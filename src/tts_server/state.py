@@ -57,6 +57,13 @@ class AppState:
         self.heap_trimmer = HeapTrimmer(self.is_idle)
 
     async def start(self) -> None:
+        try:
+            await self._start_parts()
+        except BaseException:  # a part failed (the Wyoming port is taken, say): what did start stops again
+            await self.stop()
+            raise
+
+    async def _start_parts(self) -> None:
         await self.engines.start()
         # Before the jobs: resumed jobs resolve reference voices and mappings.
         await self.voice_service.start(
@@ -67,11 +74,7 @@ class AppState:
         self._tasks.keep_running("heap-trimmer", self.heap_trimmer.run_periodically)
         self._tasks.keep_running("database-monitor", self.database.run_periodically)
         if self.wyoming is not None:
-            try:
-                await self.wyoming.start()
-            except BaseException:  # its port is taken: the start fails, and what did start stops again
-                await self.stop()
-                raise
+            await self.wyoming.start()
 
     async def stop(self) -> None:
         if self.wyoming is not None:

@@ -6,8 +6,12 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import AppFactory, LiveServer
+from tests.conftest import AppFactory, LiveServer, make_settings
+from tts_server.app import create_app
+from tts_server.runtime.runners.base import RunnerState
+from tts_server.runtime.voice_service import VoiceService
 
 HEALTH_FIELDS = {
     "status",
@@ -98,3 +102,18 @@ async def test_health_says_why_dia_is_not_used_in_auto_mode(app_factory: AppFact
         body = (await client.get("/health")).json()
     assert body["status"] == "healthy" and body["provider"] == "espeak"
     assert any("no-dia-here" in note for note in body["notes"]), body["notes"]
+
+
+async def test_a_start_failing_halfway_stops_what_had_started(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreadable_library(*_args: object, **_kwargs: object) -> None:
+        raise OSError("the voice library cannot be read")
+
+    monkeypatch.setattr(VoiceService, "start", unreadable_library)
+    app = create_app(make_settings(data_dir))
+    with pytest.raises(OSError, match="voice library cannot be read"):
+        async with app.router.lifespan_context(app):
+            pass
+    # the engines had started before the library: their worker processes are stopped again
+    assert [runner.state for runner in app.state.tts.engines] == [RunnerState.STOPPED]
