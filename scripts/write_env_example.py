@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from pydantic_core import PydanticUndefined
@@ -31,5 +31,6 @@ def _env_value(default: object) -> str:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".env.example")
-    target.write_text(render())
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("target", nargs="?", type=Path, default=Path(".env.example"), help="file to write")
+    parser.parse_args().target.write_text(render())
