@@ -14,7 +14,7 @@ from tts_server.runtime.jobs.queue import MAX_ATTEMPTS
 from tts_server.runtime.speech import SpeechOptions
 from tts_server.store.database import Database
 from tts_server.store.job_claims import JobClaims, Lease
-from tts_server.store.jobs import JobStore, new_job_id
+from tts_server.store.jobs import new_job_id, pending_row
 from tts_server.store.schema import jobs
 
 
@@ -43,11 +43,10 @@ async def test_restart_mid_job_keeps_results_and_finishes_the_rest(run_app: AppR
 async def test_job_left_processing_by_a_crash_is_retried_once_then_failed(run_app: AppRunner, data_dir: Path) -> None:
     params = options_to_params(SpeechOptions(text=SHORT_TEXT, voice="alloy", response_format="flac"))
     db = Database.open(data_dir)
-    store = JobStore(db)
     retried, given_up = new_job_id(), new_job_id()
     for job_id in (retried, given_up):
-        await store.create(job_id, SHORT_TEXT, params, "flac")
-        await JobClaims(db).claim(job_id, Lease("crashed", 30))  # processing, attempt 1: what a crash leaves
+        # processing, attempt 1: what a crash leaves
+        await JobClaims(db).create_claimed(pending_row(job_id, SHORT_TEXT, params, "flac"), Lease("crashed", 30))
     db.run_sync(lambda conn: conn.execute(update(jobs).where(jobs.c.job_id == given_up).values(attempts=MAX_ATTEMPTS)))
     db.close()
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from tts_server.store.database import Database
 from tts_server.store.job_claims import JobClaims, Lease
-from tts_server.store.jobs import JobOutcome, JobStatus, JobStore, new_job_id
+from tts_server.store.jobs import JobOutcome, JobStatus, JobStore, new_job_id, pending_row
 from tts_server.store.schema import jobs
 
 A, B = Lease("a", 30), Lease("b", 30)
@@ -48,6 +48,19 @@ async def test_concurrent_claimers_each_get_a_different_job_in_order(db: Databas
     assert await store.pending_count() == 0
     first = (await claims.claim_next(A, 2)).record
     assert first is None
+
+
+async def test_a_job_created_claimed_is_never_seen_pending_by_another_claimer(db: Database) -> None:
+    """A WebSocket job runs where it was asked for: claimers racing with its creation never get it."""
+    claims = JobClaims(db)
+    for _ in range(10):
+        row = pending_row(new_job_id(), "Hello.", {"text": "Hello."}, "wav")
+        created, *raced = await asyncio.gather(
+            claims.create_claimed(row, A), *(claims.claim_next(B, 2) for _ in range(3))
+        )
+        assert [claim.record for claim in raced] == [None, None, None]
+        assert created.status is JobStatus.PROCESSING and created.attempts == 1
+    assert await JobStore(db).pending_count() == 0
 
 
 async def test_an_expired_lease_passes_the_job_on_and_fences_the_first_runner(db: Database) -> None:

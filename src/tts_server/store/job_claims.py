@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from tts_server.errors import ErrorCode
 from tts_server.store.database import Database
@@ -53,16 +54,15 @@ class JobClaims:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def claim(self, job_id: str, lease: Lease) -> JobRecord | None:
-        """Pending -> processing under `lease` (one more attempt). None when the job is not pending."""
+    async def create_claimed(self, row: dict[str, Any], lease: Lease) -> JobRecord:
+        """Insert a job (a `pending_row`) already ours under `lease`, in one transaction: no job runner,
+        here or on another replica, can see it pending and claim it first."""
 
-        def claim(conn: Connection) -> JobRecord | None:
-            current = select_job(conn, job_id, for_update=True)
-            if current is None or current.status is not JobStatus.PENDING:
-                return None
-            return _take(conn, job_id, lease)
+        def insert_and_take(conn: Connection) -> JobRecord:
+            conn.execute(insert(jobs).values(row))
+            return _take(conn, row["job_id"], lease)
 
-        return await self._db.run(claim)
+        return await self._db.run(insert_and_take)
 
     async def claim_next(self, lease: Lease, max_attempts: int) -> Claim:
         """The oldest claimable job, now ours; jobs found out of attempts are failed on the way."""

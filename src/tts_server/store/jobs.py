@@ -99,6 +99,22 @@ def text_preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 3] + "..."
 
 
+def pending_row(
+    job_id: str, text: str, params: dict[str, Any], response_format: str, *, stream_audio: bool = False
+) -> dict[str, Any]:
+    """The jobs-table row of a job just submitted."""
+    return {
+        "job_id": job_id,
+        "status": JobStatus.PENDING.value,
+        "stage": "queued",
+        "text_preview": text_preview(text),
+        "params": json.dumps(params),
+        "response_format": response_format,
+        "created_at": utc_now(),
+        "stream_audio": stream_audio,
+    }
+
+
 class JobStore:
     """Rows of the jobs table. Async methods run their SQL in a worker thread, one transaction each."""
 
@@ -121,16 +137,7 @@ class JobStore:
     ) -> JobRecord | int:
         """Insert a pending job. With `max_pending`, when that many jobs already wait, insert nothing
         and return how many wait."""
-        row = {
-            "job_id": job_id,
-            "status": JobStatus.PENDING.value,
-            "stage": "queued",
-            "text_preview": text_preview(text),
-            "params": json.dumps(params),
-            "response_format": response_format,
-            "created_at": utc_now(),
-            "stream_audio": stream_audio,
-        }
+        row = pending_row(job_id, text, params, response_format, stream_audio=stream_audio)
 
         def insert_row(conn: Connection) -> JobRecord | int:
             if max_pending is not None:

@@ -26,7 +26,7 @@ from tts_server.runtime.voices import VoiceResolver
 from tts_server.settings import Settings
 from tts_server.store.job_claims import JobClaims, Lease
 from tts_server.store.job_files import ResultFiles
-from tts_server.store.jobs import JobOutcome, JobRecord, JobStatus, JobStore, is_job_id, new_job_id
+from tts_server.store.jobs import JobOutcome, JobRecord, JobStatus, JobStore, is_job_id, new_job_id, pending_row
 
 __all__ = ["MAX_ATTEMPTS", "JobQueue"]
 
@@ -135,9 +135,8 @@ class JobQueue:
         await check_options(options, self._engines, self._voices, max_chars=self._settings.max_input_chars)
         job_id = new_job_id()
         watcher = self._hub.watch(job_id, audio=True)
-        await self._store.create(job_id, options.text, options_to_params(options), options.response_format)
-        claimed = await self._claims.claim(job_id, self.runner.lease)
-        assert claimed is not None, "a job nobody else knows of yet is always claimable"
+        row = pending_row(job_id, options.text, options_to_params(options), options.response_format)
+        claimed = await self._claims.create_claimed(row, self.runner.lease)  # the job runner cannot take it first
         self._log_text(job_id, options)
         self.runner.run_here(claimed)
         return claimed, watcher
