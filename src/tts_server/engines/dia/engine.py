@@ -55,6 +55,7 @@ from tts_server.engines.dia.streaming import (
 from tts_server.engines.dia.text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
 from tts_server.engines.dia.voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
 from tts_server.engines.dia.voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory
 from tts_server.store.dia_prompts import PromptFiles
@@ -128,7 +129,7 @@ class DiaEngine:
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
         """One request on its own (the runner batches; this is for scripts and the benchmark)."""

@@ -47,7 +47,6 @@ from tts_server.engines.s1.text import chunk_text
 from tts_server.engines.s1.tokenizer import S1Tokenizer
 from tts_server.engines.s1.voice_samples import VoiceSamples
 from tts_server.engines.s1.voices import (
-    BUILTIN_SEEDS,
     VOICE_SAMPLE_FRAMES,
     VOICE_SAMPLE_TEXT,
     KeptVoices,
@@ -55,6 +54,7 @@ from tts_server.engines.s1.voices import (
     builtin_voices,
     seed_of,
 )
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
@@ -108,7 +108,7 @@ class S1Engine:
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
         """One request on its own (the runner batches; this is for scripts and the benchmark)."""

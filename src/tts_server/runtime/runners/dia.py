@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.dia.loading import DiaBundle, dia_engine_info, load_dia
-from tts_server.engines.dia.voices import BUILTIN_SEEDS, builtin_voices
+from tts_server.engines.dia.voices import builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 from tts_server.store.dia_prompts import PROMPTS_DIR
 
@@ -82,7 +83,7 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     # --- the engine's own parts ----------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.s1.loading import S1Bundle, load_s1, s1_engine_info
-from tts_server.engines.s1.voices import BUILTIN_SEEDS, VOICE_SAMPLE_FRAMES, builtin_voices
+from tts_server.engines.s1.voices import VOICE_SAMPLE_FRAMES, builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     # --- the engine's own parts ----------------------------------------------------------------------------
 
