@@ -119,5 +119,6 @@ async def test_a_missing_extra_is_named_with_its_install_command() -> None:
     await runner.start()
     await until_not_loading(runner)
     assert runner.state is RunnerState.FAILED
-    assert runner.state_detail == "S1-mini needs the 's1' extra (pip install 'tts-server[s1]'): No module named 'einops'"
+    expected = "S1-mini needs the 's1' extra (pip install 'tts-server[s1]'): No module named 'einops'"
+    assert runner.state_detail == expected
     await runner.stop()
