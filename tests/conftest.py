@@ -47,12 +47,19 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan, behind an httpx client on the ASGI transport."""
+    async with app_and_client(settings) as (_, client):
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def app_and_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """`running_app`, with the app itself (for tests that reach its runners), once every engine has loaded."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await wait_until_ready(app)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-            yield client
+            yield app, client
 
 
 async def wait_until_ready(app: FastAPI, timeout: float = 120.0) -> None:

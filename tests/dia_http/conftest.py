@@ -18,12 +18,11 @@ from fastapi import FastAPI
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import torch
-
-from tests.conftest import LiveServer, make_settings, uvicorn_server, wait_until_ready
+from tests.conftest import LiveServer, app_and_client, make_settings, uvicorn_server
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
-from tts_server.app import create_app
-from tts_server.engines.base import SynthesisRequest
+from tests.support.runner_hooks import RequestSpy as RequestSpy  # the spy the Dia tests import from here
+from tests.support.runner_hooks import runner_of
+from tests.support.tiny_torch import offline_one_thread
 from tts_server.runtime.runners.dia import DiaRunner
 from tts_server.settings import Settings
 
@@ -37,13 +36,8 @@ LONG_TEXT = " ".join(f"This is sentence number {n} of a long text that Dia reads
 
 @pytest.fixture(scope="package", autouse=True)
 def offline_single_threaded() -> Iterator[None]:
-    """No hub, and one torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+    with offline_one_thread():
         yield
-        torch.set_num_threads(previous_threads)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +69,7 @@ class DiaApp:
 
 
 def dia_runner(app: FastAPI) -> DiaRunner:
-    runner = next(runner for runner in app.state.tts.engines if runner.info.id == "dia")
-    assert isinstance(runner, DiaRunner)
-    return runner
+    return runner_of(app, "dia", DiaRunner)
 
 
 DiaAppFactory = Callable[..., "contextlib.AbstractAsyncContextManager[DiaApp]"]
@@ -89,12 +81,8 @@ def dia_app_factory(data_dir: Path, tiny_dia_folders: TinyDiaFolders) -> DiaAppF
 
     @contextlib.asynccontextmanager
     async def running(**overrides: Any) -> AsyncIterator[DiaApp]:
-        app = create_app(dia_settings(data_dir, tiny_dia_folders, **overrides))
-        async with app.router.lifespan_context(app):
-            await wait_until_ready(app)
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-                yield DiaApp(app, client)
+        async with app_and_client(dia_settings(data_dir, tiny_dia_folders, **overrides)) as (app, client):
+            yield DiaApp(app, client)
 
     return running
 
@@ -110,32 +98,6 @@ def dia_server(tmp_path_factory: pytest.TempPathFactory, tiny_dia_folders: TinyD
     """A real uvicorn server on Dia, shared by a test module."""
     with uvicorn_server(dia_settings(tmp_path_factory.mktemp("dia-live"), tiny_dia_folders)) as server:
         yield server
-
-
-class RequestSpy:
-    """Records the SynthesisRequest each speech request hands the Dia runner; the real runner still serves it."""
-
-    def __init__(self, runner: DiaRunner) -> None:
-        self.runner = runner
-        self.requests: list[SynthesisRequest] = []
-
-    def __enter__(self) -> RequestSpy:
-        original = self.runner.synthesize
-
-        def synthesize(request: SynthesisRequest) -> Any:
-            self.requests.append(request)
-            return original(request)
-
-        self.runner.synthesize = synthesize  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.runner.synthesize  # back to the class's method
-
-    @property
-    def last(self) -> SynthesisRequest:
-        assert self.requests, "no request reached Dia"
-        return self.requests[-1]
 
 
 def samples_for(segments: int = 1) -> int:

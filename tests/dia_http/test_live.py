@@ -3,10 +3,6 @@ frees its row of the batch."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-
 import httpx
 import pytest
 
@@ -14,37 +10,7 @@ from tests.conftest import LiveServer
 from tests.dia_http.conftest import LONG_TEXT, SEGMENT_SECONDS, RequestSpy, dia_runner
 from tests.engines.dia.worker_gate import WorkerGate, first_audio_of_a_new_request
 from tests.support.audio import decode_bytes
-from tts_server.engines.base import AudioChunk
-from tts_server.runtime.runners.dia import DiaRunner
-
-
-class HeldBackLastChunk:
-    """Passes Dia's chunks on as they come but keeps the last one until the client has seen audio bytes. A
-    server that buffered the whole clip before sending would never release it, and the test would time out."""
-
-    def __init__(self, runner: DiaRunner) -> None:
-        self.runner = runner
-        self.client_saw_bytes = threading.Event()
-        self.chunks_before_release = 0
-
-    def __enter__(self) -> HeldBackLastChunk:
-        original = self.runner.synthesize
-        self.runner.synthesize = lambda request: self._held_back(original(request))  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.runner.synthesize
-
-    async def _held_back(self, chunks: AsyncIterator[AudioChunk]) -> AsyncGenerator[AudioChunk, None]:
-        previous: AudioChunk | None = None
-        async for chunk in chunks:
-            if previous is not None:
-                self.chunks_before_release += 1
-                yield previous
-            previous = chunk
-        await asyncio.to_thread(self.client_saw_bytes.wait, 30)
-        if previous is not None:
-            yield previous
+from tests.support.runner_hooks import HeldBackLastChunk, wait_until
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])
@@ -52,7 +18,7 @@ def test_dia_audio_streams_before_the_clip_is_done(dia_server: LiveServer, fmt: 
     runner = dia_runner(dia_server.app)
     body = {"input": LONG_TEXT, "response_format": fmt, "stream": True}
     with (
-        HeldBackLastChunk(runner) as hook,
+        HeldBackLastChunk(runner, wait_s=30) as hook,
         httpx.stream("POST", f"{dia_server.url}/v1/audio/speech", json=body, timeout=60) as response,
     ):
         assert response.status_code == 200
@@ -79,7 +45,7 @@ def test_client_disconnect_frees_its_row(dia_server: LiveServer) -> None:
             assert response.status_code == 200
             next(response.iter_bytes())
         abandoned = spy.last.request_id
-        _wait_until(lambda: runner.load().active == 0)  # the server saw the disconnect and cancelled the job
+        wait_until(lambda: runner.load().active == 0, timeout=20)  # the server saw the disconnect and cancelled the job
         gate.release()
         follow_up = httpx.post(f"{dia_server.url}/v1/audio/speech", json={"input": "Still here."}, timeout=60)
         follow_up_id = spy.last.request_id
@@ -93,12 +59,3 @@ def test_client_disconnect_frees_its_row(dia_server: LiveServer) -> None:
     own_steps = list(stats.batch_sizes)[follow_trace.joined_steps[0] - stats.steps :]
     assert own_steps and set(own_steps) == {1}  # the abandoned row no longer decodes beside it
     assert runner.load().active == 0 and runner.load().waiting == 0
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    done = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        done.wait(0.02)
-    raise AssertionError("condition not reached")

@@ -14,7 +14,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import torch
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from tests.dia_http.conftest import LONG_TEXT, RequestSpy, dia_runner, dia_settings, samples_for
@@ -30,18 +29,15 @@ from tests.home_assistant.conftest import (
 )
 from tests.support.audio import rms
 from tests.support.speech_check import pick_spoken_sentence
+from tests.support.tiny_torch import offline_one_thread
 from tts_server.runtime.runners.base import RunnerState
 from tts_server.wyoming_server.catalogue import ENGINE_SEPARATOR
 
 
 @pytest.fixture(scope="module", autouse=True)
 def offline_single_threaded() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
+    with offline_one_thread():
         yield
-        torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

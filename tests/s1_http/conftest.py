@@ -19,12 +19,12 @@ from fastapi import FastAPI
 pytest.importorskip("torch")
 pytest.importorskip("tiktoken")
 
-import torch
 
-from tests.conftest import LiveServer, make_settings, uvicorn_server, wait_until_ready
+from tests.conftest import LiveServer, app_and_client, make_settings, uvicorn_server
 from tests.engines.s1.conftest import TINY
-from tts_server.app import create_app
-from tts_server.engines.base import SynthesisRequest
+from tests.support.runner_hooks import RequestSpy as RequestSpy  # the spy the S1 tests import from here
+from tests.support.runner_hooks import runner_of
+from tests.support.tiny_torch import offline_one_thread
 from tts_server.runtime.runners.s1 import S1Runner
 from tts_server.settings import Settings
 
@@ -37,13 +37,8 @@ CHUNK_SECONDS = FRAMES * HOP / RATE
 
 @pytest.fixture(scope="package", autouse=True)
 def offline_single_threaded() -> Iterator[None]:
-    """No hub, and one torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+    with offline_one_thread():
         yield
-        torch.set_num_threads(previous_threads)
 
 
 def s1_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -74,9 +69,7 @@ class S1App:
 
 
 def s1_runner(app: FastAPI) -> S1Runner:
-    runner = next(runner for runner in app.state.tts.engines if runner.info.id == "s1-mini")
-    assert isinstance(runner, S1Runner)
-    return runner
+    return runner_of(app, "s1-mini", S1Runner)
 
 
 S1AppFactory = Callable[..., "contextlib.AbstractAsyncContextManager[S1App]"]
@@ -88,12 +81,8 @@ def s1_app_factory(data_dir: Path) -> S1AppFactory:
 
     @contextlib.asynccontextmanager
     async def running(**overrides: Any) -> AsyncIterator[S1App]:
-        app = create_app(s1_settings(data_dir, **overrides))
-        async with app.router.lifespan_context(app):
-            await wait_until_ready(app)
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-                yield S1App(app, client)
+        async with app_and_client(s1_settings(data_dir, **overrides)) as (app, client):
+            yield S1App(app, client)
 
     return running
 
@@ -108,12 +97,8 @@ async def s1(s1_app_factory: S1AppFactory) -> AsyncIterator[S1App]:
 async def s1_shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[S1App]:
     """One app on S1-mini for a whole test module (its tests run on the module's event loop): for tests that
     leave nothing behind that another test of the module could trip over."""
-    app = create_app(s1_settings(tmp_path_factory.mktemp("s1-shared")))
-    async with app.router.lifespan_context(app):
-        await wait_until_ready(app)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-            yield S1App(app, client)
+    async with app_and_client(s1_settings(tmp_path_factory.mktemp("s1-shared"))) as (app, client):
+        yield S1App(app, client)
 
 
 @pytest.fixture(scope="module")
@@ -121,29 +106,3 @@ def s1_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real uvicorn server on S1-mini, shared by a test module."""
     with uvicorn_server(s1_settings(tmp_path_factory.mktemp("s1-live"))) as server:
         yield server
-
-
-class RequestSpy:
-    """Records the SynthesisRequest each speech request hands the S1 runner; the real runner still serves it."""
-
-    def __init__(self, runner: S1Runner) -> None:
-        self.runner = runner
-        self.requests: list[SynthesisRequest] = []
-
-    def __enter__(self) -> RequestSpy:
-        original = self.runner.synthesize
-
-        def synthesize(request: SynthesisRequest) -> Any:
-            self.requests.append(request)
-            return original(request)
-
-        self.runner.synthesize = synthesize  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.runner.synthesize
-
-    @property
-    def last(self) -> SynthesisRequest:
-        assert self.requests, "no request reached S1-mini"
-        return self.requests[-1]

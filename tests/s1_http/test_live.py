@@ -3,49 +3,15 @@ frees its row of the batch."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-
 import httpx
 import pytest
 
 from tests.conftest import LiveServer
 from tests.s1_http.conftest import CHUNK_SECONDS, RequestSpy, s1_runner, samples_for
 from tests.support.audio import decode_bytes
-from tts_server.engines.base import AudioChunk
-from tts_server.runtime.runners.s1 import S1Runner
+from tests.support.runner_hooks import HeldBackLastChunk, wait_until
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text that S1-mini reads in chunks." for n in range(1, 31))
-
-
-class HeldBackLastChunk:
-    """Passes S1's chunks on as they come but keeps the last one until the client has seen audio bytes. A
-    server that buffered the whole clip before sending would never release it, and the test would time out."""
-
-    def __init__(self, runner: S1Runner) -> None:
-        self.runner = runner
-        self.client_saw_bytes = threading.Event()
-        self.chunks_before_release = 0
-
-    def __enter__(self) -> HeldBackLastChunk:
-        original = self.runner.synthesize
-        self.runner.synthesize = lambda request: self._held_back(original(request))  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.runner.synthesize
-
-    async def _held_back(self, chunks: AsyncIterator[AudioChunk]) -> AsyncGenerator[AudioChunk, None]:
-        previous: AudioChunk | None = None
-        async for chunk in chunks:
-            if previous is not None:
-                self.chunks_before_release += 1
-                yield previous
-            previous = chunk
-        await asyncio.to_thread(self.client_saw_bytes.wait, 60)
-        if previous is not None:
-            yield previous
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])
@@ -54,7 +20,7 @@ def test_s1_audio_streams_before_the_clip_is_done(s1_server: LiveServer, fmt: st
     text = " ".join(f"This is sentence {w} of the text, with quite a few words in it." for w in ("one", "two", "three"))
     body = {"input": text, "chunk_length": 100, "response_format": fmt, "stream": True}
     with (
-        HeldBackLastChunk(runner) as hook,
+        HeldBackLastChunk(runner, wait_s=60) as hook,
         httpx.stream("POST", f"{s1_server.url}/v1/audio/speech/extended", json=body, timeout=120) as response,
     ):
         assert response.status_code == 200
@@ -77,7 +43,7 @@ def test_client_disconnect_frees_its_row(s1_server: LiveServer) -> None:
             assert response.status_code == 200
             next(response.iter_bytes())
         abandoned = spy.last.request_id
-        _wait_until(lambda: runner.load().active == 0)
+        wait_until(lambda: runner.load().active == 0, timeout=30)
         follow_up = httpx.post(f"{s1_server.url}/v1/audio/speech", json={"input": "Still here."}, timeout=120)
         follow_up_id = spy.last.request_id
     assert follow_up.status_code == 200
@@ -90,12 +56,3 @@ def test_client_disconnect_frees_its_row(s1_server: LiveServer) -> None:
     own_steps = list(stats.batch_sizes)[follow_trace.joined_steps[0] - stats.steps :]
     assert own_steps and set(own_steps) == {1}  # the abandoned row no longer decodes beside it
     assert runner.load().active == 0 and runner.load().waiting == 0
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
-    done = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        done.wait(0.02)
-    raise AssertionError("condition not reached")

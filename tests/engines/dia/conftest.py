@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import torch
-
 from tests.engines.dia.tiny_models import TinyDiaFolders, save_tiny_dia
+from tests.support.tiny_torch import offline_one_thread
 from tts_server.engines.base import AudioChunk, SamplingParams, SynthesisRequest, VoiceSelection
 from tts_server.engines.dia.engine import DiaEngine
 from tts_server.engines.dia.loading import DiaBundle, load_dia
@@ -28,16 +26,8 @@ PROMPT_FRAMES = 16  # built-in voices' stored prompts: short, so making one cost
 
 @pytest.fixture(scope="package", autouse=True)
 def offline_single_threaded() -> Iterator[None]:
-    """No hub, and one torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
-    previous_env, previous_threads = os.environ.get("HF_HUB_OFFLINE"), torch.get_num_threads()
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous_threads)
-    if previous_env is None:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    else:
-        os.environ["HF_HUB_OFFLINE"] = previous_env
+    with offline_one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

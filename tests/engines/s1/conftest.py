@@ -17,6 +17,7 @@ pytest.importorskip("tiktoken")
 
 import torch
 
+from tests.support.tiny_torch import offline_one_thread
 from tts_server.engines.s1.loading import S1Bundle, load_s1
 from tts_server.engines.s1.model import DualARModel
 from tts_server.engines.s1.prompt import VoicePrompt
@@ -29,13 +30,8 @@ TINY = FIXTURES / "tiny"
 
 @pytest.fixture(scope="package", autouse=True)
 def offline_single_threaded() -> Iterator[None]:
-    """No hub, and one torch thread: tiny models gain nothing from more, and a busy machine punishes them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
+    with offline_one_thread():
         yield
-        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

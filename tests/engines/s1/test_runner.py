@@ -109,3 +109,16 @@ async def test_a_failing_loader_is_a_failed_state_that_says_why(s1_bundle: S1Bun
     with pytest.raises(ModelNotLoaded, match="disk is on fire"):
         runner.synthesize(request())
     await runner.stop()
+
+
+async def test_a_missing_extra_is_named_with_its_install_command() -> None:
+    def missing() -> S1Bundle:
+        raise ImportError("No module named 'einops'")
+
+    runner = S1Runner(model="unused", loader=missing)
+    await runner.start()
+    await until_not_loading(runner)
+    assert runner.state is RunnerState.FAILED
+    expected = "S1-mini needs the 's1' extra (pip install 'tts-server[s1]'): No module named 'einops'"
+    assert runner.state_detail == expected
+    await runner.stop()

@@ -39,18 +39,10 @@ from tts_server.engines.base import (
     VoiceInfo,
     VoiceSelection,
 )
+from tts_server.engines.batch_jobs import Emit, as_service_error, decoding_error, synthesize_alone
 from tts_server.engines.dia.delay import DelayedGrid
 from tts_server.engines.dia.generation import BatchDecoder
-from tts_server.engines.dia.jobs import (
-    DiaJob,
-    DiaStats,
-    Emit,
-    JobTrace,
-    SegmentRow,
-    as_service_error,
-    decoding_error,
-    row_sampling,
-)
+from tts_server.engines.dia.jobs import DiaJob, DiaStats, JobTrace, SegmentRow, row_sampling
 from tts_server.engines.dia.loading import DiaBundle, dia_engine_info
 from tts_server.engines.dia.memory import BatchMemory, plan_batch
 from tts_server.engines.dia.streaming import (
@@ -63,6 +55,7 @@ from tts_server.engines.dia.streaming import (
 from tts_server.engines.dia.text import TEXT_BYTES, segment_text, tag_text, with_closing_tag
 from tts_server.engines.dia.voice_prompts import PROMPT_MAX_SECONDS, PROMPT_TEXT, VoicePrompts, model_fingerprint
 from tts_server.engines.dia.voices import BUILTIN_SEEDS, AudioPrompt, ReferencePrompts, builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory
 from tts_server.store.dia_prompts import PromptFiles
@@ -71,7 +64,7 @@ __all__ = ["DiaEngine", "DiaJob", "DiaStats", "Emit", "JobTrace", "SegmentRow"]
 
 log = logging.getLogger(__name__)
 
-_TRACE_LIMIT = 256
+_NAME = "Dia"  # how errors call this engine
 
 
 class DiaEngine:
@@ -136,22 +129,11 @@ class DiaEngine:
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
         """One request on its own (the runner batches; this is for scripts and the benchmark)."""
-        items: deque[AudioChunk | BaseException | None] = deque()
-        self.submit(DiaJob(request, items.append, cancel))
-        while True:
-            while items:
-                item = items.popleft()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-            if not self.step() and not items:
-                raise GenerationFailed("Dia stopped before this request finished.")
+        return synthesize_alone(lambda emit: self.submit(DiaJob(request, emit, cancel)), self.step, _NAME)
 
     # --- worker API ---------------------------------------------------------------------------------------
 
@@ -172,7 +154,7 @@ class DiaEngine:
     def submit(self, job: DiaJob) -> None:
         """Take a job; its first segment joins the batch at the next step (after its voice's prompt is made,
         the first time a built-in voice speaks)."""
-        job.trace = self._trace(job.request.request_id)
+        job.trace = self.stats.keep(JobTrace(job.request.request_id, submitted_step=self.stats.steps))
         if job.request.sampling.use_torch_compile and not self.decoder.compiled:
             self.decoder.enable_compile()
         voice = self.voice_prompts.voice_of(job.request.voice)
@@ -186,7 +168,7 @@ class DiaEngine:
         try:
             self._plan(job)
         except Exception as exc:
-            job.end(as_service_error(exc))
+            job.end(as_service_error(exc, _NAME))
             return
         self._joining.append(job)
 
@@ -208,8 +190,7 @@ class DiaEngine:
             log.exception("Dia decoding step failed; failing the %d requests in the batch", len(rows))
             self.fail_all(GenerationFailed(f"Dia generation failed: {exc}"))
             return True
-        self.stats.steps += 1
-        self.stats.batch_sizes.append(len(rows))
+        self.stats.count_step(len(rows))
         for row, tokens in zip(rows, sampled, strict=True):
             row.grid.accept(tokens)
             try:
@@ -217,7 +198,7 @@ class DiaEngine:
             except Exception as exc:
                 log.exception("Dia audio decoding failed for request %s", row.job.request.request_id)
                 self.decoder.remove(row)
-                row.job.end(decoding_error(exc))
+                row.job.end(decoding_error(exc, _NAME))
                 continue
             if row.grid.done:
                 self._finish_row(row)
@@ -311,7 +292,7 @@ class DiaEngine:
                 job.end(GpuOutOfMemory("The GPU ran out of memory starting this request; try again or shorten it."))
             except Exception as exc:
                 log.exception("Dia could not start request %s", job.request.request_id)
-                job.end(as_service_error(exc))
+                job.end(as_service_error(exc, _NAME))
 
     def _add_row(self, job: DiaJob) -> None:
         index = job.next_segment
@@ -336,8 +317,7 @@ class DiaEngine:
         row = SegmentRow(job, index, segment, grid, stream, joined_step=self.stats.steps)
         was_decoding = len(self.decoder) > 0
         self.decoder.add(row, self.decoder.encode(token_ids), grid.prefix, row_sampling(job, index))
-        self.stats.rows_joined += 1
-        self.stats.rows_joined_mid_flight += was_decoding
+        self.stats.count_join(mid_flight=was_decoding)
         assert job.trace is not None
         job.trace.joined_steps.append(self.stats.steps)
         job.trace.prompt_frames.append(prompt_frames)
@@ -386,11 +366,3 @@ class DiaEngine:
         free_accelerator_memory()
         log.warning("GPU out of memory; dropped request %s from the batch", newest.job.request.request_id)
         newest.job.end(GpuOutOfMemory("The GPU ran out of memory for this request; try again or shorten it."))
-
-    def _trace(self, request_id: str) -> JobTrace:
-        trace = JobTrace(request_id, submitted_step=self.stats.steps)
-        traces = self.stats.traces
-        traces[request_id or f"job-{id(trace)}"] = trace
-        while len(traces) > _TRACE_LIMIT:
-            traces.popitem(last=False)
-        return trace

@@ -11,52 +11,24 @@ segment's audio, so a long text keeps one voice, but another text may sound diff
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tts_server.audio.decode import AudioDecodeError, decode_audio
 from tts_server.engines.base import ReferenceAudio, VoiceInfo
-from tts_server.errors import AudioProcessingError, InvalidRequest
-
-# name -> seed. The names are the built-in engine's, so every client's voice list works with either engine.
-BUILTIN_SEEDS: dict[str, int] = {
-    "default": 1234,
-    "aria": 2001,
-    "atlas": 2002,
-    "luna": 2003,
-    "kai": 2004,
-    "zara": 2005,
-    "nova": 2006,
-    "alloy": 3001,
-    "ash": 3002,
-    "ballad": 3003,
-    "coral": 3004,
-    "echo": 3005,
-    "fable": 3006,
-    "onyx": 3007,
-    "sage": 3008,
-    "shimmer": 3009,
-    "verse": 3010,
-    "marin": 3011,
-    "cedar": 3012,
-}
+from tts_server.engines.reference_clips import ReferenceCache, read_clip, require_transcript
+from tts_server.engines.seed_voices import BUILTIN_SEEDS as BUILTIN_SEEDS  # the names, and their seeds in Dia
+from tts_server.engines.seed_voices import seed_voice_list
 
 MAX_PROMPT_SECONDS = 25.0  # leaves ~10 s of Dia's 35 s window for new speech; 5-10 s prompts work best
 
 
 def builtin_voices() -> list[VoiceInfo]:
-    return [
-        VoiceInfo(
-            voice_id=name,
-            name=name.capitalize(),
-            description=f"Dia voice (seed {seed}), kept the same by a prompt Dia makes on its first use.",
-        )
-        for name, seed in BUILTIN_SEEDS.items()
-    ]
+    return seed_voice_list(
+        lambda seed: f"Dia voice (seed {seed}), kept the same by a prompt Dia makes on its first use."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,43 +40,23 @@ class AudioPrompt:
     seconds: float
 
 
-class ReferencePrompts:
+class ReferencePrompts(ReferenceCache[tuple[NDArray[np.int64], float]]):
     """Reference audio encoded to DAC codes once per content hash; a bounded LRU cache."""
 
     def __init__(self, codec: Any, *, capacity: int = 16) -> None:
+        super().__init__(capacity)
         self._codec = codec
-        self._capacity = capacity
-        self._codes: OrderedDict[str, tuple[NDArray[np.int64], float]] = OrderedDict()
-        self.encodings = 0  # how many references were encoded (the rest came from the cache)
 
     def codes(self, reference: ReferenceAudio) -> tuple[NDArray[np.int64], float]:
         """Codes and duration of `reference`, encoded on first use."""
-        if not reference.transcript.strip():  # before the cache: another voice may share this audio
-            raise InvalidRequest(
-                f"Reference voice '{reference.voice_id}' has no transcript; Dia needs the words of the reference "
-                "to clone it. Add a transcript to the voice (or upload it with auto-transcription on).",
-                param="voice",
-            )
-        cached = self._codes.get(reference.content_hash)
-        if cached is not None:
-            self._codes.move_to_end(reference.content_hash)
-            return cached
-        if reference.duration > MAX_PROMPT_SECONDS:
-            raise AudioProcessingError(
-                f"Reference voice '{reference.voice_id}' is {reference.duration:.1f} s long; Dia clones from at most "
-                f"{MAX_PROMPT_SECONDS:.0f} s (5-10 s works best). Upload a shorter clip.",
-                param="voice",
-            )
+        require_transcript(reference, reference.transcript, "Dia")
+        return self.get(reference, self._encode)
+
+    def _encode(self, reference: ReferenceAudio) -> tuple[NDArray[np.int64], float]:
         rate = int(self._codec.config.sampling_rate)
-        try:
-            decoded = decode_audio(reference.audio_path.read_bytes(), target_rate=rate, max_seconds=MAX_PROMPT_SECONDS)
-        except (OSError, AudioDecodeError) as exc:
-            raise AudioProcessingError(f"Reference voice '{reference.voice_id}' could not be read: {exc}") from exc
+        decoded = read_clip(
+            reference, rate=rate, max_seconds=MAX_PROMPT_SECONDS, engine="Dia", advice="5-10 s works best"
+        )
         from tts_server.engines.dia.streaming import encode_audio  # torch: only in the worker
 
-        entry = (encode_audio(self._codec, decoded.samples), decoded.duration)
-        self.encodings += 1
-        self._codes[reference.content_hash] = entry
-        if len(self._codes) > self._capacity:
-            self._codes.popitem(last=False)
-        return entry
+        return encode_audio(self._codec, decoded.samples), decoded.duration

@@ -9,7 +9,6 @@ process on espeak's own output, with the same pitch tracker that measures the re
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +18,14 @@ from numpy.typing import NDArray
 
 from tts_server.engines.base import ReferenceAudio
 from tts_server.engines.espeak.voices import DEFAULT_RATE
+from tts_server.engines.speech_pace import CALIBRATION_TEXT as CALIBRATION_TEXT  # espeak.engine speaks it
+from tts_server.engines.speech_pace import reading_pace, speech_seconds, word_count
 
 log = logging.getLogger(__name__)
 
 # speak(variant, pitch) -> float32 samples of the calibration text at DEFAULT_RATE, default range.
 Speaker = Callable[[str, int], NDArray[np.float32]]
 
-CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs far away."
 _CALIBRATION_PITCHES = (0, 25, 50, 75, 100)
 # A male-sounding and a female-sounding variant, both well recognised; between them they span
 # roughly 70-330 Hz of median pitch.
@@ -47,16 +47,6 @@ class ReferenceStyle:
 class _Calibration:
     pitch_curves: dict[str, tuple[float, ...]]  # variant -> median Hz at each _CALIBRATION_PITCHES value
     words_per_second: float  # espeak's real speaking rate at DEFAULT_RATE
-
-
-def _word_count(text: str) -> int:
-    return len(re.findall(r"\w+(?:'\w+)?", text))
-
-
-def _speech_seconds(samples: NDArray[np.float32], sample_rate: int) -> float:
-    from tts_server.audio.effects import trim_silence
-
-    return len(trim_silence(samples, sample_rate)) / sample_rate
 
 
 class ReferenceMatcher:
@@ -114,10 +104,10 @@ class ReferenceMatcher:
     def _matching_rate(
         self, transcript: str, samples: NDArray[np.float32], sample_rate: int, calibration: _Calibration
     ) -> int | None:
-        words, seconds = _word_count(transcript), _speech_seconds(samples, sample_rate)
-        if words < 3 or seconds <= 0:  # too little to measure a rate from
+        pace = reading_pace(transcript, samples, sample_rate)
+        if pace is None:  # too little to measure a rate from
             return None
-        rate = DEFAULT_RATE * (words / seconds) / calibration.words_per_second
+        rate = DEFAULT_RATE * pace / calibration.words_per_second
         return int(np.clip(round(rate), *_RATE_LIMITS))
 
     def _calibrated(self) -> _Calibration:
@@ -138,5 +128,5 @@ class ReferenceMatcher:
             # np.interp needs increasing values; pitch rises with the parameter, this only guards noise.
             curves[variant] = tuple(np.maximum.accumulate([float(hz) for hz in measured if hz is not None]))
         plain = self._speak(_VARIANTS[0], 50)
-        words_per_second = _word_count(CALIBRATION_TEXT) / _speech_seconds(plain, self._sample_rate)
+        words_per_second = word_count(CALIBRATION_TEXT) / speech_seconds(plain, self._sample_rate)
         return _Calibration(curves, words_per_second)

@@ -32,14 +32,9 @@ from tts_server.engines.kokoro.phonemes import KokoroLanguage, kokoro_phonemes, 
 from tts_server.engines.kokoro.voices import KokoroVoice, shared_names, voice_for_kind
 from tts_server.engines.onnx_voices.phonemes import Phonemizer
 from tts_server.engines.onnx_voices.pieces import text_pieces
-from tts_server.engines.onnx_voices.reference import (
-    CALIBRATION_TEXT,
-    ReferenceReader,
-    speech_seconds,
-    speed_to_match,
-    word_count,
-)
+from tts_server.engines.onnx_voices.reference import ReferenceReader, speed_to_match
 from tts_server.engines.onnx_voices.session import GraphInput, graph_inputs, open_session, resolve_device
+from tts_server.engines.speech_pace import CALIBRATION_TEXT, calibration_pace
 from tts_server.errors import InvalidRequest, VoiceNotFound
 
 if TYPE_CHECKING:
@@ -223,8 +218,7 @@ class KokoroEngine:
         """Words per second of speech the voice makes at speed 1 (measured once per voice)."""
         if voice not in self._own_pace:
             audio = self.speak_text(CALIBRATION_TEXT, voice, language_for("a"), 1.0)
-            seconds = speech_seconds(audio, SAMPLE_RATE)
-            self._own_pace[voice] = word_count(CALIBRATION_TEXT) / seconds if seconds > 0 else 0.0
+            self._own_pace[voice] = calibration_pace(audio, SAMPLE_RATE)
         return self._own_pace[voice]
 
 

@@ -8,18 +8,14 @@ speakers, whether its median pitch is a low or a high voice. Measured once per r
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-
 from tts_server.engines.base import ReferenceAudio
+from tts_server.engines.speech_pace import reading_pace
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs far away."
 LOW_VOICE_BELOW_HZ = 165.0  # median pitch between typical male (~85-155 Hz) and female (~165-255 Hz) speech
 _PACE_LIMITS = (0.75, 1.4)  # a speed factor outside this range says more about the recording than the pace
 _MAX_SECONDS = 30.0
@@ -33,16 +29,6 @@ class ReferenceTraits:
     @property
     def low_voice(self) -> bool | None:
         return None if self.median_hz is None else self.median_hz < LOW_VOICE_BELOW_HZ
-
-
-def word_count(text: str) -> int:
-    return len(re.findall(r"\w+(?:'\w+)?", text))
-
-
-def speech_seconds(samples: NDArray[np.float32], sample_rate: int) -> float:
-    from tts_server.audio.effects import trim_silence
-
-    return len(trim_silence(samples, sample_rate)) / sample_rate
 
 
 def speed_to_match(reference_wps: float | None, own_wps: float) -> float:
@@ -79,6 +65,5 @@ def _measure(reference: ReferenceAudio) -> ReferenceTraits:
         # Cloning is approximate anyway: speak with the voice as it is rather than fail the request.
         log.warning("reference voice %s unusable, using the voice as it is: %s", reference.voice_id, exc)
         return ReferenceTraits()
-    words, seconds = word_count(reference.transcript), speech_seconds(audio.samples, audio.sample_rate)
-    pace = words / seconds if words >= 3 and seconds > 0 else None  # too little to measure a rate from
+    pace = reading_pace(reference.transcript, audio.samples, audio.sample_rate)
     return ReferenceTraits(median_pitch_hz(audio.samples, audio.sample_rate), pace)

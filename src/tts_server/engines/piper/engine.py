@@ -30,16 +30,11 @@ from tts_server.engines.base import (
 )
 from tts_server.engines.onnx_voices.phonemes import Clause, Phonemizer
 from tts_server.engines.onnx_voices.pieces import text_pieces
-from tts_server.engines.onnx_voices.reference import (
-    CALIBRATION_TEXT,
-    ReferenceReader,
-    speech_seconds,
-    speed_to_match,
-    word_count,
-)
+from tts_server.engines.onnx_voices.reference import ReferenceReader, speed_to_match
 from tts_server.engines.onnx_voices.session import check_sha256, graph_inputs, open_session, resolve_device
 from tts_server.engines.piper.names import PiperName, shared_names
 from tts_server.engines.piper.voices import BUNDLED_PACKAGE, PiperVoiceFile, find_voice_files
+from tts_server.engines.speech_pace import CALIBRATION_TEXT, calibration_pace
 from tts_server.errors import InvalidRequest, VoiceNotFound
 
 if TYPE_CHECKING:
@@ -253,8 +248,7 @@ class PiperEngine:
         """Words per second of speech this voice and delivery make at speed 1 (measured once)."""
         if name.name not in self._own_pace:
             audio = self.speak_text(voice, CALIBRATION_TEXT, name, 1.0)
-            seconds = speech_seconds(audio, voice.file.config.sample_rate)
-            self._own_pace[name.name] = word_count(CALIBRATION_TEXT) / seconds if seconds > 0 else 0.0
+            self._own_pace[name.name] = calibration_pace(audio, voice.file.config.sample_rate)
         return self._own_pace[name.name]
 
 

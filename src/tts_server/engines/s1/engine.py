@@ -36,6 +36,7 @@ from tts_server.engines.base import (
     VoiceInfo,
     VoiceSelection,
 )
+from tts_server.engines.batch_jobs import as_service_error, decoding_error, synthesize_alone
 from tts_server.engines.s1.generation import BatchGenerator
 from tts_server.engines.s1.jobs import Row, S1Job, S1Stats, SpeechRow, VoiceSampleRow
 from tts_server.engines.s1.loading import S1Bundle, s1_engine_info
@@ -46,7 +47,6 @@ from tts_server.engines.s1.text import chunk_text
 from tts_server.engines.s1.tokenizer import S1Tokenizer
 from tts_server.engines.s1.voice_samples import VoiceSamples
 from tts_server.engines.s1.voices import (
-    BUILTIN_SEEDS,
     VOICE_SAMPLE_FRAMES,
     VOICE_SAMPLE_TEXT,
     KeptVoices,
@@ -54,10 +54,13 @@ from tts_server.engines.s1.voices import (
     builtin_voices,
     seed_of,
 )
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.engines.torch_device import free_accelerator_memory
 from tts_server.errors import GenerationFailed, GpuOutOfMemory, ServiceError
 
 log = logging.getLogger(__name__)
+
+_NAME = "S1-mini"  # how errors call this engine
 
 DEFAULT_MAX_NEW_TOKENS = 1024
 
@@ -105,22 +108,11 @@ class S1Engine:
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     def synthesize(self, request: SynthesisRequest, cancel: CancelToken) -> Iterator[AudioChunk]:
         """One request on its own (the runner batches; this is for scripts and the benchmark)."""
-        items: deque[AudioChunk | BaseException | None] = deque()
-        self.submit(S1Job(request, items.append, cancel))
-        while True:
-            while items:
-                item = items.popleft()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-            if not self.step() and not items:
-                raise GenerationFailed("S1-mini stopped before this request finished.")
+        return synthesize_alone(lambda emit: self.submit(S1Job(request, emit, cancel)), self.step, _NAME)
 
     # --- worker API ---------------------------------------------------------------------------------------
 
@@ -143,7 +135,7 @@ class S1Engine:
         try:
             self._plan(job)
         except Exception as exc:
-            job.end(_as_service_error(exc))
+            job.end(as_service_error(exc, _NAME))
             return
         self._jobs.add(job)
         if job.request.sampling.use_torch_compile and not self.generator.compiled:
@@ -170,8 +162,7 @@ class S1Engine:
             log.exception("S1-mini decoding step failed; failing the %d rows in the batch", len(rows))
             self.fail_all(GenerationFailed(f"S1-mini generation failed: {exc}"))
             return True
-        self.stats.steps += 1
-        self.stats.batch_sizes.append(len(rows))
+        self.stats.count_step(len(rows))
         for row, frame in zip(rows, frames, strict=True):
             self._accept(row, frame)
         self._decode_due()
@@ -246,10 +237,9 @@ class S1Engine:
             return
         except Exception as exc:
             log.exception("S1-mini could not start a row")
-            self._fail_row(row, _as_service_error(exc))
+            self._fail_row(row, as_service_error(exc, _NAME))
             return
-        self.stats.rows_joined += 1
-        self.stats.rows_joined_mid_flight += was_decoding
+        self.stats.count_join(mid_flight=was_decoding)
         self._accept(row, first)
 
     # --- frames and audio ---------------------------------------------------------------------------------
@@ -369,15 +359,8 @@ class S1Engine:
         return min(wanted, self.max_new_tokens) if self.max_new_tokens else wanted
 
 
-def _as_service_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, ServiceError):
-        return exc
-    return GenerationFailed(f"S1-mini could not synthesise this request: {exc}")
-
-
 def _decoding_error(exc: Exception) -> ServiceError:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        free_accelerator_memory()
-        return GpuOutOfMemory("The GPU ran out of memory decoding this request's audio; try again.")
-    log.exception("S1-mini audio decoding failed")
-    return GenerationFailed(f"S1-mini audio decoding failed: {exc}")
+    error = decoding_error(exc, _NAME)
+    if not isinstance(error, GpuOutOfMemory):  # running out of memory is no bug: the job just says so
+        log.exception("S1-mini audio decoding failed")
+    return error

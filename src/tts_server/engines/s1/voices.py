@@ -16,44 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tts_server.audio.decode import AudioDecodeError, decode_audio
 from tts_server.engines.base import ReferenceAudio, VoiceInfo
+from tts_server.engines.reference_clips import ReferenceCache, read_clip, require_transcript
 from tts_server.engines.s1.prompt import VoicePrompt
-from tts_server.errors import AudioProcessingError, InvalidRequest
+from tts_server.engines.seed_voices import BUILTIN_SEEDS as BUILTIN_SEEDS  # the names, and their seeds in S1-mini
+from tts_server.engines.seed_voices import seed_voice_list
 
 if TYPE_CHECKING:
     from tts_server.engines.s1.codec import S1Codec
 
 log = logging.getLogger(__name__)
-
-# name -> seed. The names are the other engines', so every client's voice list works with S1-mini too.
-BUILTIN_SEEDS: dict[str, int] = {
-    "default": 1234,
-    "aria": 2001,
-    "atlas": 2002,
-    "luna": 2003,
-    "kai": 2004,
-    "zara": 2005,
-    "nova": 2006,
-    "alloy": 3001,
-    "ash": 3002,
-    "ballad": 3003,
-    "coral": 3004,
-    "echo": 3005,
-    "fable": 3006,
-    "onyx": 3007,
-    "sage": 3008,
-    "shimmer": 3009,
-    "verse": 3010,
-    "marin": 3011,
-    "cedar": 3012,
-}
 
 # What a named voice says the first time, with its seed; its codes become the voice's prompt.
 VOICE_SAMPLE_TEXT = (
@@ -64,15 +41,12 @@ MAX_REFERENCE_SECONDS = 30.0  # longer references cost context and time and add 
 
 
 def builtin_voices() -> list[VoiceInfo]:
-    return [
-        VoiceInfo(
-            voice_id=name,
-            name=name.capitalize(),
-            description=f"S1-mini seed voice (seed {seed}): its first generation is kept as its prompt, so it keeps "
-            "one timbre across requests and restarts. Clone a reference voice for a voice of your choosing.",
+    return seed_voice_list(
+        lambda seed: (
+            f"S1-mini seed voice (seed {seed}): its first generation is kept as its prompt, so it keeps "
+            "one timbre across requests and restarts. Clone a reference voice for a voice of your choosing."
         )
-        for name, seed in BUILTIN_SEEDS.items()
-    ]
+    )
 
 
 def seed_of(builtin: str | None, seed: int | None) -> int:
@@ -82,49 +56,27 @@ def seed_of(builtin: str | None, seed: int | None) -> int:
     return BUILTIN_SEEDS.get((builtin or "default").lower(), BUILTIN_SEEDS["default"])
 
 
-class ReferencePrompts:
+class ReferencePrompts(ReferenceCache[np.ndarray]):
     """Reference audio encoded to codes once per content hash; a bounded LRU cache."""
 
     def __init__(self, codec: S1Codec, *, capacity: int = 16) -> None:
+        super().__init__(capacity)
         self._codec = codec
-        self._capacity = capacity
-        self._prompts: OrderedDict[str, VoicePrompt] = OrderedDict()
-        self.encodings = 0  # references encoded (the rest came from the cache)
 
     def prompt(self, reference: ReferenceAudio) -> VoicePrompt:
         """The reference's words and codes, encoded on first use."""
         transcript = " ".join(reference.transcript.split())
-        if not transcript:  # before the cache: another voice may share this audio
-            raise InvalidRequest(
-                f"Reference voice '{reference.voice_id}' has no transcript; S1-mini needs the words of the reference "
-                "to clone it. Add a transcript to the voice (or upload it with auto-transcription on).",
-                param="voice",
-            )
-        cached = self._prompts.get(reference.content_hash)
-        if cached is not None:
-            self._prompts.move_to_end(reference.content_hash)
-            return VoicePrompt(transcript, cached.codes)
-        prompt = VoicePrompt(transcript, self._encode(reference))
-        self.encodings += 1
-        self._prompts[reference.content_hash] = prompt
-        if len(self._prompts) > self._capacity:
-            self._prompts.popitem(last=False)
-        return prompt
+        require_transcript(reference, transcript, "S1-mini")
+        return VoicePrompt(transcript, self.get(reference, self._encode))
 
     def _encode(self, reference: ReferenceAudio) -> np.ndarray:
-        if reference.duration > MAX_REFERENCE_SECONDS:
-            raise AudioProcessingError(
-                f"Reference voice '{reference.voice_id}' is {reference.duration:.1f} s long; S1-mini clones from at "
-                f"most {MAX_REFERENCE_SECONDS:.0f} s (10-20 s works well). Upload a shorter clip.",
-                param="voice",
-            )
-        rate = self._codec.sample_rate
-        try:
-            decoded = decode_audio(
-                reference.audio_path.read_bytes(), target_rate=rate, max_seconds=MAX_REFERENCE_SECONDS
-            )
-        except (OSError, AudioDecodeError) as exc:
-            raise AudioProcessingError(f"Reference voice '{reference.voice_id}' could not be read: {exc}") from exc
+        decoded = read_clip(
+            reference,
+            rate=self._codec.sample_rate,
+            max_seconds=MAX_REFERENCE_SECONDS,
+            engine="S1-mini",
+            advice="10-20 s works well",
+        )
         import torch
 
         audio = torch.as_tensor(np.asarray(decoded.samples, dtype=np.float32))[None, None]

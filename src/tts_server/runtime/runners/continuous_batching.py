@@ -7,7 +7,9 @@ waiting for the batch to finish. Audio reaches the event loop through one asynci
 the iterator (client gone) cancels the job, and the engine drops its row at the next step.
 
 What differs per engine is small: how the engine is built (`_build_engine`), what a job is (`_new_job`), how a
-request is adjusted before admission (`_prepare`), and the voices. A subclass supplies those.
+request is adjusted before admission (`_prepare`), the voices, and the extra it needs installed (`extra`). A
+subclass supplies those. What every such engine does the same way lives here: compiling and warming up its
+decoding step when `compile` is on, and recording the device it landed on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import replace
 from typing import Generic, Protocol, TypeVar
 
 from tts_server.engines.base import AudioChunk, CancelToken, EngineInfo, EngineLoadError, SynthesisRequest, VoiceInfo
@@ -50,6 +53,11 @@ class BatchEngine(Protocol[JobT_contra]):
     """An engine that decodes many jobs at once, one step at a time, on the worker thread."""
 
     @property
+    def info(self) -> EngineInfo:
+        """What the engine is, with the device it landed on."""
+        ...
+
+    @property
     def active_jobs(self) -> int: ...
 
     @property
@@ -63,16 +71,24 @@ class BatchEngine(Protocol[JobT_contra]):
 
     def fail_all(self, error: BaseException) -> None: ...
 
+    def warm_up(self) -> None:
+        """Run the compiled decoding step once per shape it will meet, before the first real request."""
+        ...
+
 
 EngineT = TypeVar("EngineT", bound=BatchEngine)  # type: ignore[type-arg]
 
 
 class ContinuousBatchingRunner(ABC, Generic[EngineT, JobT]):
-    """Serves a batch engine to the async side. `name` is how messages call the engine ("Dia")."""
+    """Serves a batch engine to the async side. `name` is how messages call the engine ("Dia"); with `compile`,
+    the engine is warmed up (its step compiled) before the runner reports ready."""
 
-    def __init__(self, *, info: EngineInfo, name: str, max_batch: int, max_queue: int) -> None:
+    extra: str | None = None  # the pip extra the engine's imports need ("dia"), named when they fail
+
+    def __init__(self, *, info: EngineInfo, name: str, max_batch: int, max_queue: int, compile: bool = False) -> None:
         self.info = info
         self.name = name
+        self._compile = compile
         self.max_batch = max_batch
         self.max_queue = max_queue
         self._state = RunnerState.STOPPED
@@ -105,10 +121,13 @@ class ContinuousBatchingRunner(ABC, Generic[EngineT, JobT]):
         return request
 
     def _missing_extra(self, exc: ImportError) -> str:
+        if self.extra is not None:
+            return f"{self.name} needs the '{self.extra}' extra (pip install 'tts-server[{self.extra}]'): {exc}"
         return f"{self.name} cannot be imported: {exc}"
 
     def _on_loaded(self, engine: EngineT) -> None:
-        """Called on the worker once the engine is ready (e.g. to record the device it landed on)."""
+        """Called on the worker once the engine is ready; records the device it landed on."""
+        self.info = replace(self.info, device=engine.info.device)
 
     # --- EngineRunner -------------------------------------------------------------------------------------
 
@@ -161,9 +180,7 @@ class ContinuousBatchingRunner(ABC, Generic[EngineT, JobT]):
         if self._state is not RunnerState.READY:
             raise ModelNotLoaded(f"Model '{self.info.id}' is not ready: {self._detail or self._state.value}")
         if len(self._admitted) >= self.max_batch + self.max_queue:
-            raise QueueFull(
-                f"{self.name} is busy: {self.max_batch} requests decoding and {self.max_queue} waiting."
-            )
+            raise QueueFull(f"{self.name} is busy: {self.max_batch} requests decoding and {self.max_queue} waiting.")
 
     async def _stream(self, request: SynthesisRequest) -> AsyncGenerator[AudioChunk, None]:
         loop = asyncio.get_running_loop()
@@ -206,6 +223,9 @@ class ContinuousBatchingRunner(ABC, Generic[EngineT, JobT]):
     def _start_engine(self) -> EngineT | None:
         try:
             engine = self._build_engine()
+            if self._compile:
+                self._detail = f"compiling and warming up the {self.name} decoder"
+                engine.warm_up()
         except ImportError as exc:
             detail = self._missing_extra(exc)
             log.error(detail)

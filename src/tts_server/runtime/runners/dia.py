@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.dia.loading import DiaBundle, dia_engine_info, load_dia
-from tts_server.engines.dia.voices import BUILTIN_SEEDS, builtin_voices
+from tts_server.engines.dia.voices import builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 from tts_server.store.dia_prompts import PROMPTS_DIR
 
@@ -28,6 +29,8 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
     `loader` replaces `load_dia` (tests, benchmarks); the chunk sizes are in codec frames (~86 per second).
     `max_new_tokens` (TTS_DIA_MAX_NEW_TOKENS) caps the frames of each text segment: the default for requests
     that name no limit, the ceiling for those that do; None lets a segment fill the model's window."""
+
+    extra = "dia"
 
     def __init__(
         self,
@@ -46,8 +49,9 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         voice_prompt_frames: int | None = None,
         loader: Callable[[], DiaBundle] | None = None,
     ) -> None:
-        super().__init__(info=dia_engine_info(device), name="Dia", max_batch=max_batch, max_queue=max_queue)
-        self._compile = compile
+        super().__init__(
+            info=dia_engine_info(device), name="Dia", max_batch=max_batch, max_queue=max_queue, compile=compile
+        )
         self.max_new_tokens = max_new_tokens
         self._chunk_frames = (first_chunk_frames, chunk_frames)
         # built-in voices' stored prompts (None: kept in memory), and their length (None: the engine's ~10 s,
@@ -79,7 +83,7 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     # --- the engine's own parts ----------------------------------------------------------------------------
 
@@ -90,12 +94,6 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
         from tts_server.engines.dia.engine import DiaJob
 
         return DiaJob(request, emit)
-
-    def _missing_extra(self, exc: ImportError) -> str:
-        return f"Dia needs the 'dia' extra (pip install 'tts-server[dia]'): {exc}"
-
-    def _on_loaded(self, engine: DiaEngine) -> None:
-        self.info = replace(self.info, device=str(engine.bundle.device))
 
     def _within_frame_cap(self, request: SynthesisRequest) -> SynthesisRequest:
         cap, wanted = self.max_new_tokens, request.sampling.max_new_tokens
@@ -118,7 +116,4 @@ class DiaRunner(ContinuousBatchingRunner["DiaEngine", "DiaJob"]):
             size_batch=True,
         )
         self.max_batch = engine.max_batch  # what the free memory holds, at most TTS_DIA_MAX_BATCH
-        if self._compile:
-            self._detail = "compiling and warming up the Dia decoder"
-            engine.warm_up()
         return engine

@@ -7,13 +7,13 @@ this module says how S1-mini is built and what its jobs and voices are.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tts_server.engines.base import SynthesisRequest, VoiceInfo
 from tts_server.engines.s1.loading import S1Bundle, load_s1, s1_engine_info
-from tts_server.engines.s1.voices import BUILTIN_SEEDS, VOICE_SAMPLE_FRAMES, builtin_voices
+from tts_server.engines.s1.voices import VOICE_SAMPLE_FRAMES, builtin_voices
+from tts_server.engines.seed_voices import is_seed_voice
 from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner, Emit
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
     """Serves S1-mini to the async side. Constructor arguments mirror the TTS_S1_* settings (`from_settings`);
     `loader` replaces `load_s1` (tests, benchmarks). Windows are in codec frames (~21.5 per second):
     `first_window` frames make the first streamed audio, `window` frames each later piece."""
+
+    extra = "s1"
 
     def __init__(
         self,
@@ -45,8 +47,9 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
         voice_sample_frames: int = VOICE_SAMPLE_FRAMES,
         loader: Callable[[], S1Bundle] | None = None,
     ) -> None:
-        super().__init__(info=s1_engine_info(device), name="S1-mini", max_batch=max_batch, max_queue=max_queue)
-        self._compile = compile
+        super().__init__(
+            info=s1_engine_info(device), name="S1-mini", max_batch=max_batch, max_queue=max_queue, compile=compile
+        )
         self.max_new_tokens = max_new_tokens
         self._voice_dir = voice_dir
         self._windows = (first_window, window)
@@ -76,7 +79,7 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
         return builtin_voices()
 
     def has_voice(self, name: str) -> bool:
-        return name.strip().lower() in BUILTIN_SEEDS
+        return is_seed_voice(name)
 
     # --- the engine's own parts ----------------------------------------------------------------------------
 
@@ -84,12 +87,6 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
         from tts_server.engines.s1.jobs import S1Job
 
         return S1Job(request, emit)
-
-    def _missing_extra(self, exc: ImportError) -> str:
-        return f"S1-mini needs the 's1' extra (pip install 'tts-server[s1]'): {exc}"
-
-    def _on_loaded(self, engine: S1Engine) -> None:
-        self.info = replace(self.info, device=str(engine.bundle.device))
 
     def _build_engine(self) -> S1Engine:
         from tts_server.engines.s1.engine import S1Engine
@@ -105,7 +102,4 @@ class S1Runner(ContinuousBatchingRunner["S1Engine", "S1Job"]):
             voice_sample_frames=self._voice_sample_frames,
             compile_step=self._compile,
         )
-        if self._compile:
-            self._detail = "compiling and warming up the S1-mini decoder"
-            engine.warm_up()
         return engine
