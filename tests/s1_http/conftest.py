@@ -1,11 +1,16 @@
 """S1-mini behind every endpoint family: the real app with TTS_PROVIDER=s1-mini on the tiny checkpoint (model
-and codec, official file formats) loaded offline through the real loading code. Random weights rarely end a
-chunk early, so each chunk runs to TTS_S1_MAX_NEW_TOKENS frames: lengths are exact, and the tests check that
-every route reaches S1-mini with the right request and brings its audio back."""
+and codec, official file formats) loaded offline through the real loading code. Here the checkpoint's output row
+of <|im_end|> is zeroed (`never_ending_checkpoint`), so that no chunk ends early and each runs to
+TTS_S1_MAX_NEW_TOKENS frames: lengths are exact, and the tests check that every route reaches S1-mini with the
+right request and brings its audio back."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +46,28 @@ def offline_single_threaded() -> Iterator[None]:
         yield
 
 
+@functools.cache
+def never_ending_checkpoint() -> Path:
+    """The tiny checkpoint with a logit of exactly 0 for <|im_end|>. The random weights give it a small chance
+    (up to 5% in a frame, measured) of ending a chunk early, a length the tests could not foresee; a logit of 0
+    lies deep in the bottom 20% of the probability mass, which top-p (0.8) always cuts."""
+    import torch
+
+    from tts_server.engines.s1.tokenizer import S1Tokenizer
+
+    folder = Path(tempfile.mkdtemp(prefix="s1-http-checkpoint-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copytree(TINY, folder, dirs_exist_ok=True)
+    state = torch.load(folder / "model.pth", map_location="cpu", weights_only=True)
+    state["output.weight"][S1Tokenizer.from_folder(folder).im_end_id] = 0
+    torch.save(state, folder / "model.pth")
+    return folder
+
+
 def s1_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "provider": "s1-mini",
-        "s1_model": str(TINY),
+        "s1_model": str(never_ending_checkpoint()),
         "device": "cpu",
         "s1_max_new_tokens": FRAMES,
         "s1_max_batch": 4,
