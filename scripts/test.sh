@@ -19,6 +19,7 @@ $PIP install "torch==2.13.0"
 $PIP install -e ".[dev,dia,s1]" numba tiktoken more-itertools
 # openai-whisper without its triton dependency (GPU-only kernels, ~290 MB).
 $PIP install --no-deps "openai-whisper>=20240930"
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff format --check src tests bench scripts
 .venv/bin/mypy src
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -78,5 +78,7 @@ def test_resets_mid_stream_leave_the_server_running(server_process: tuple[subpro
     time.sleep(0.5)
     assert process.poll() is None, f"server died (exit code {process.returncode})"
     assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
-    follow_up = httpx.post(f"{base}/v1/audio/speech", json={"input": "Still here.", "response_format": "mp3"}, timeout=30)
+    follow_up = httpx.post(
+        f"{base}/v1/audio/speech", json={"input": "Still here.", "response_format": "mp3"}, timeout=30
+    )
     assert follow_up.status_code == 200

@@ -150,4 +150,3 @@ def test_whole_clip_request_is_cancelled_when_the_client_leaves(live_server: Liv
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{live_server.url}/v1/audio/speech", json={"input": "Hello there."}, timeout=1.0)
         assert hook.closed.wait(20), "the synthesis kept running after the client disconnected"
-

@@ -104,9 +104,7 @@ async def test_health_says_why_dia_is_not_used_in_auto_mode(app_factory: AppFact
     assert any("no-dia-here" in note for note in body["notes"]), body["notes"]
 
 
-async def test_a_start_failing_halfway_stops_what_had_started(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_start_failing_halfway_stops_what_had_started(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def unreadable_library(*_args: object, **_kwargs: object) -> None:
         raise OSError("the voice library cannot be read")
 

@@ -7,8 +7,16 @@ from typing import Any
 from tests.conftest import AppFactory
 
 SPEC_KEYS = {
-    "debug_mode", "save_outputs", "show_prompts", "output_retention_hours", "auto_discover_prompts",
-    "auto_transcribe", "whisper_model_size", "gpu_mode", "worker_count", "torch_compile_enabled",
+    "debug_mode",
+    "save_outputs",
+    "show_prompts",
+    "output_retention_hours",
+    "auto_discover_prompts",
+    "auto_transcribe",
+    "whisper_model_size",
+    "gpu_mode",
+    "worker_count",
+    "torch_compile_enabled",
 }
 RATE_KEYS = {"rate_limit_enabled", "rate_limit_generate", "rate_limit_upload", "rate_limit_jobs"}
 

@@ -68,9 +68,7 @@ async def test_metrics_parse_and_carry_the_expected_series(app_factory: AppFacto
     assert value("tts_http_requests_total", method="GET", route="/jobs/{job_id}/result", status="200") == 1
     assert value("tts_http_requests_total", method="GET", route="unmatched", status="404") == 1
     assert not any(job_id in str(key) for key in values)  # templates, never raw paths
-    assert value(
-        "tts_http_request_duration_seconds_count", method="POST", route="/v1/audio/speech", status="200"
-    ) == 1
+    assert value("tts_http_request_duration_seconds_count", method="POST", route="/v1/audio/speech", status="200") == 1
     assert value("tts_generation_requests_total", engine="espeak", outcome="success") == 2
     assert value("tts_generation_requests_total", engine="none", outcome="failure") == 1
     assert value("tts_audio_generated_seconds_total", engine="espeak") > 0.5

@@ -38,7 +38,9 @@ async def test_async_job_completes_and_its_result_decodes(s1_server: LiveServer,
 
 async def test_websocket_streams_s1_audio_as_binary_frames(s1_server: LiveServer) -> None:
     url = s1_server.url.replace("http://", "ws://") + "/ws/generate"
-    text = " ".join(f"This is sentence {w} of the text, with quite a few words in it." for w in ("one", "two", "three", "four"))
+    text = " ".join(
+        f"This is sentence {w} of the text, with quite a few words in it." for w in ("one", "two", "three", "four")
+    )
     chunks = len(chunk_text(text, None))  # the default chunk_length (200): two sentences a chunk
     assert chunks == 2
     data = {"text": text, "voice_id": "aria", "stream": True, "response_format": "wav", "seed": 2}

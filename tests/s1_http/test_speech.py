@@ -18,7 +18,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def test_openai_route_speaks_with_s1_mini_at_44k(s1_shared: S1App) -> None:
     for model in ("s1-mini", "tts-1"):  # by name, and as the default engine
-        wav = await s1_shared.client.post("/v1/audio/speech", json={"model": model, "input": SENTENCE, "voice": "alloy"})
+        wav = await s1_shared.client.post(
+            "/v1/audio/speech", json={"model": model, "input": SENTENCE, "voice": "alloy"}
+        )
         assert wav.status_code == 200, wav.text
         assert wav.headers["x-tts-engine"] == "s1-mini" and wav.headers["content-type"] == "audio/wav"
         decoded = decode_bytes(wav.content)

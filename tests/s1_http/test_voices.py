@@ -36,7 +36,9 @@ async def test_reference_voice_is_encoded_once_and_clones(s1_shared: S1App) -> N
 
 
 async def test_audio_prompt_through_a_voice_mapping_uses_the_mappings_transcript(s1_shared: S1App) -> None:
-    uploaded = await upload_prompt(s1_shared.client, "host_prompt", voice_wav(seconds=2.0, f0=200), transcript="Hi there.")
+    uploaded = await upload_prompt(
+        s1_shared.client, "host_prompt", voice_wav(seconds=2.0, f0=200), transcript="Hi there."
+    )
     assert uploaded.status_code == 200, uploaded.text
     mapping = {"voice_id": "host", "style": "calm", "audio_prompt": "host_prompt", "audio_prompt_transcript": "Hello."}
     assert (await s1_shared.client.post("/voice_mappings", json=mapping)).status_code == 200

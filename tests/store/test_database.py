@@ -204,4 +204,3 @@ async def test_a_data_dir_from_the_earlier_server_upgrades_in_place(tmp_path: Pa
         assert pending["status"] == "completed" and pending["attempts"] == 1
     versions = dict(query(data_dir, None, "SELECT name, version FROM schema_versions"))
     assert versions == {"voices": 2, "voice_mappings": 2, "jobs": 2, "config": 2}  # an earlier server refuses it now
-

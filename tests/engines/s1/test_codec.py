@@ -67,7 +67,9 @@ def test_decode_matches_reference(codec: S1Codec, golden: dict[str, np.ndarray])
     ]:
         audio = codec.decode(torch.from_numpy(golden[codes_name]))
         assert audio.dtype == torch.float32
-        assert audio.shape == golden[audio_name].shape == (len(golden[codes_name]), 1, 2048 * golden[codes_name].shape[-1])
+        assert (
+            audio.shape == golden[audio_name].shape == (len(golden[codes_name]), 1, 2048 * golden[codes_name].shape[-1])
+        )
         np.testing.assert_allclose(audio.numpy(), golden[audio_name], rtol=0, atol=AUDIO_ATOL, err_msg=codes_name)
     assert np.abs(golden["decode_audio"]).std() > 0.05  # real signal, not near-silence
 
@@ -76,7 +78,9 @@ def test_batch_rows_decode_as_alone(codec: S1Codec, golden: dict[str, np.ndarray
     codes = torch.from_numpy(golden["batch_decode_codes"])
     together = codec.decode(codes)
     for row in range(len(codes)):
-        np.testing.assert_allclose(together[row].numpy(), codec.decode(codes[row : row + 1])[0].numpy(), atol=AUDIO_ATOL)
+        np.testing.assert_allclose(
+            together[row].numpy(), codec.decode(codes[row : row + 1])[0].numpy(), atol=AUDIO_ATOL
+        )
 
 
 @pytest.mark.parametrize("chunks", [[1] * 40, [3, 1, 12, 24], [40]], ids=["frame-by-frame", "uneven", "one-push"])

@@ -67,9 +67,7 @@ def test_every_reference_tensor_fills_our_module(reference_state: dict[str, torc
     assert ours == {key: tuple(value.shape) for key, value in weights.items()}
     # Folding weight norm drops one magnitude tensor per pair: 80 pairs of the 535 parameters.
     assert len(ours) == 535 - 80
-    magnitudes = sum(
-        value.numel() for key, value in reference_state.items() if key.endswith(("original0", "weight_g"))
-    )
+    magnitudes = sum(value.numel() for key, value in reference_state.items() if key.endswith(("original0", "weight_g")))
     assert sum(p.numel() for p in codec.parameters()) + magnitudes == 391_430_530
 
 

@@ -89,8 +89,9 @@ def test_either_weight_norm_format_loads_alike(
     "wrap",
     [
         lambda state: {"state_dict": state},
-        lambda state: {"generator." + key: value for key, value in state.items()}
-        | {"discriminator.conv.weight": torch.ones(3)},
+        lambda state: (
+            {"generator." + key: value for key, value in state.items()} | {"discriminator.conv.weight": torch.ones(3)}
+        ),
         lambda state: {"state_dict": {"generator." + key: value for key, value in state.items()}},
     ],
     ids=["state_dict", "generator-prefix", "both"],
@@ -146,7 +147,10 @@ def without(state: State, key: str) -> State:
 BAD_CHECKPOINTS: dict[str, tuple[Callable[[State], object], str]] = {
     "not a state dict": (lambda state: [1, 2, 3], "holds a list, not a state dict"),
     "another model": (lambda state: {"tok_embeddings.weight": torch.zeros(4, 4)}, "does not hold an S1-mini codec"),
-    "missing tensor": (lambda state: without(state, "decoder.model.0.conv.bias"), "lacks 1 tensors, e.g. decoder.model.0.conv.bias"),
+    "missing tensor": (
+        lambda state: without(state, "decoder.model.0.conv.bias"),
+        "lacks 1 tensors, e.g. decoder.model.0.conv.bias",
+    ),
     "wrong shape": (
         lambda state: state | {"decoder.model.0.conv.bias": torch.zeros(5)},
         "does not fit: size mismatch for decoder.model.0.conv.bias",

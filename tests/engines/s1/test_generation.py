@@ -39,7 +39,11 @@ def generate(
             for name, frame in zip(generator.rows, generator.step(), strict=True):
                 frames[name].append(frame)
         for case in cases:
-            if case["name"] in frames and len(frames[case["name"]]) >= case["max_new_tokens"] and case["name"] in generator.rows:
+            if (
+                case["name"] in frames
+                and len(frames[case["name"]]) >= case["max_new_tokens"]
+                and case["name"] in generator.rows
+            ):
                 generator.remove(case["name"])
         steps += 1
     return {name: np.stack(rows, axis=1) for name, rows in frames.items()}
@@ -56,7 +60,9 @@ def test_batched_rows_keep_their_reference_tokens_when_joining_mid_flight(model:
     joins = {cases[1]["name"]: 3, cases[3]["name"]: 11}
     tokens = generate(model, goldens, cases, join_after=joins)
     for case in cases:
-        np.testing.assert_array_equal(tokens[case["name"]], goldens.arrays[f"generated_{case['name']}"], err_msg=case["name"])
+        np.testing.assert_array_equal(
+            tokens[case["name"]], goldens.arrays[f"generated_{case['name']}"], err_msg=case["name"]
+        )
 
 
 def test_the_goldens_see_each_sampling_detail(model: DualARModel, goldens: Goldens) -> None:

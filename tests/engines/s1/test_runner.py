@@ -105,7 +105,9 @@ async def test_a_failing_loader_is_a_failed_state_that_says_why(s1_bundle: S1Bun
     runner = S1Runner(model="unused", loader=broken)
     await runner.start()
     await until_not_loading(runner)
-    assert runner.state is RunnerState.FAILED and "S1-mini failed to load: the disk is on fire" in str(runner.state_detail)
+    assert runner.state is RunnerState.FAILED and "S1-mini failed to load: the disk is on fire" in str(
+        runner.state_detail
+    )
     with pytest.raises(ModelNotLoaded, match="disk is on fire"):
         runner.synthesize(request())
     await runner.stop()

@@ -187,7 +187,8 @@ class _LiveCollector:
         yield _gauge("tts_jobs_active", "Async and WebSocket jobs being processed.", self._active_jobs())
         yield from self._engine_metrics()
         rtf = GaugeMetricFamily(
-            "tts_real_time_factor", "Generation seconds per second of audio (below 1: faster than real time).",
+            "tts_real_time_factor",
+            "Generation seconds per second of audio (below 1: faster than real time).",
             labels=["engine"],
         )
         for name, engine in self._metrics.totals().by_engine.items():
