@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.dia_http.conftest import HOP, DiaAppFactory
-from tests.engines.dia.worker_gate import WorkerGate, admitted, until
 from tests.support.audio import decode_bytes
+from tests.support.worker_gate import WorkerGate, admitted, until
 
 CAP = 160  # TTS_DIA_MAX_NEW_TOKENS for this test: room for requests of different lengths under it
 DELAY_STEPS = 16  # Dia's delay pattern adds 15 steps (plus EOS) after the last frame

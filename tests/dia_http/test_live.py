@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.dia_http.conftest import LONG_TEXT, SEGMENT_SECONDS, RequestSpy, dia_runner
-from tests.engines.dia.worker_gate import WorkerGate, first_audio_of_a_new_request
 from tests.support.audio import decode_bytes
 from tests.support.runner_hooks import HeldBackLastChunk, wait_until
+from tests.support.worker_gate import WorkerGate, first_audio_of_a_new_request
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])

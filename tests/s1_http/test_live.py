@@ -10,6 +10,7 @@ from tests.conftest import LiveServer
 from tests.s1_http.conftest import CHUNK_SECONDS, RequestSpy, s1_runner, samples_for
 from tests.support.audio import decode_bytes
 from tests.support.runner_hooks import HeldBackLastChunk, wait_until
+from tests.support.worker_gate import WorkerGate, first_audio_of_a_new_request
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text that S1-mini reads in chunks." for n in range(1, 31))
 
@@ -36,14 +37,19 @@ def test_s1_audio_streams_before_the_clip_is_done(s1_server: LiveServer, fmt: st
 
 
 def test_client_disconnect_frees_its_row(s1_server: LiveServer) -> None:
+    """The worker is held after the request's first audio until the server has seen the client go, so the
+    request cannot finish first however slow the machine."""
     runner = s1_runner(s1_server.app)
+    assert runner._engine is not None
+    gate = WorkerGate(runner._engine, first_audio_of_a_new_request(runner._engine))
     body = {"input": LONG_TEXT, "chunk_length": 100, "response_format": "pcm", "stream": True}
     with RequestSpy(runner) as spy:
         with httpx.stream("POST", f"{s1_server.url}/v1/audio/speech/extended", json=body, timeout=120) as response:
             assert response.status_code == 200
             next(response.iter_bytes())
         abandoned = spy.last.request_id
-        wait_until(lambda: runner.load().active == 0, timeout=30)
+        wait_until(lambda: runner.load().active == 0, timeout=30)  # the server saw the disconnect and cancelled
+        gate.release()
         follow_up = httpx.post(f"{s1_server.url}/v1/audio/speech", json={"input": "Still here."}, timeout=120)
         follow_up_id = spy.last.request_id
     assert follow_up.status_code == 200

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.engines.dia.conftest import collect, make_runner, request, started, write_wav
-from tests.engines.dia.worker_gate import WorkerGate, admitted, first_audio_of, until
+from tests.support.worker_gate import WorkerGate, admitted, first_audio_of, until
 from tts_server.engines.base import ReferenceAudio, VoiceSelection
 from tts_server.engines.dia.loading import DiaBundle
 from tts_server.errors import GpuOutOfMemory, ModelNotLoaded, QueueFull

@@ -1,4 +1,4 @@
-"""Holding the Dia worker at a chosen moment, so a test can act there however busy the machine is.
+"""Holding a batching engine's worker (Dia, S1-mini) at a chosen moment, so a test can act there however busy the machine is.
 
 The worker decodes on its own thread while the test's event loop sends, reads and cancels requests; on a
 loaded machine the loop can fall any number of steps behind. A gate turns "the late request joins while the
@@ -11,17 +11,28 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any, Protocol
 
-from tts_server.engines.dia.engine import DiaEngine
-from tts_server.runtime.runners.dia import DiaRunner
+from tts_server.runtime.runners.continuous_batching import ContinuousBatchingRunner
+
+
+class SteppingEngine(Protocol):
+    """What the gate needs of an engine: its decoding step and its traces (`stats.traces`)."""
+
+    def step(self) -> bool: ...
+
+    @property
+    def stats(self) -> Any: ...
 
 
 class WorkerGate:
-    def __init__(self, engine: DiaEngine, trigger: Callable[[DiaEngine], bool], timeout: float = 60.0) -> None:
+    def __init__(
+        self, engine: SteppingEngine, trigger: Callable[[SteppingEngine], bool], timeout: float = 60.0
+    ) -> None:
         self.engine = engine
         self.held = threading.Event()  # the worker has stopped at the gate
         self._open = threading.Event()
-        self._trigger: Callable[[DiaEngine], bool] | None = trigger
+        self._trigger: Callable[[SteppingEngine], bool] | None = trigger
         self._timeout = timeout
         step = engine.step
 
@@ -35,7 +46,7 @@ class WorkerGate:
         engine.step = gated_step  # type: ignore[method-assign]
 
     @classmethod
-    def on(cls, runner: DiaRunner, trigger: Callable[[DiaEngine], bool]) -> WorkerGate:
+    def on(cls, runner: ContinuousBatchingRunner[Any, Any], trigger: Callable[[SteppingEngine], bool]) -> WorkerGate:
         assert runner._engine is not None, "the runner has not loaded its engine"
         return cls(runner._engine, trigger)
 
@@ -48,21 +59,21 @@ class WorkerGate:
         del self.engine.step  # back to the class's method
 
 
-def first_audio_of(request_id: str) -> Callable[[DiaEngine], bool]:
+def first_audio_of(request_id: str) -> Callable[[SteppingEngine], bool]:
     """Trigger: the request has emitted audio."""
 
-    def reached(engine: DiaEngine) -> bool:
+    def reached(engine: SteppingEngine) -> bool:
         trace = engine.stats.traces.get(request_id)
         return trace is not None and trace.first_audio_step is not None
 
     return reached
 
 
-def first_audio_of_a_new_request(engine: DiaEngine) -> Callable[[DiaEngine], bool]:
+def first_audio_of_a_new_request(engine: SteppingEngine) -> Callable[[SteppingEngine], bool]:
     """Trigger: a request submitted after this call has emitted audio (for requests made through HTTP)."""
     before = set(engine.stats.traces)
 
-    def reached(engine: DiaEngine) -> bool:
+    def reached(engine: SteppingEngine) -> bool:
         return any(
             trace.first_audio_step is not None for key, trace in engine.stats.traces.items() if key not in before
         )
@@ -70,7 +81,7 @@ def first_audio_of_a_new_request(engine: DiaEngine) -> Callable[[DiaEngine], boo
     return reached
 
 
-def admitted(runner: DiaRunner) -> int:
+def admitted(runner: ContinuousBatchingRunner[Any, Any]) -> int:
     """Requests the runner has taken: waiting for a slot, or handed to the engine (joining or decoding)."""
     load = runner.load()
     return load.active + load.waiting
