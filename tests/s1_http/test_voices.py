@@ -9,6 +9,7 @@ from tests.s1_http.conftest import RequestSpy, S1App, samples_for
 from tests.store.conftest import voice_wav
 from tests.support.audio import decode_bytes
 from tests.voices.conftest import add_reference, upload_prompt
+from tts_server.engines.s1.voices import model_fingerprint
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -55,8 +56,10 @@ async def test_seed_mapping_is_a_kept_voice_of_its_own(s1_shared: S1App) -> None
     assert (await s1_shared.client.post("/voice_mappings", json=mapping)).status_code == 200
     seeded = await speak(s1_shared.client, "seeded")
     assert seeded == await speak(s1_shared.client, "seeded") and seeded != await speak(s1_shared.client, "default")
-    kept = s1_shared.runner._engine.kept_voices.get(42) if s1_shared.runner._engine else None
-    assert kept is not None and (s1_shared.runner._voice_dir / "seed-42.npz").is_file()  # type: ignore[operator]
+    engine = s1_shared.runner._engine
+    assert engine is not None
+    kept_in = s1_shared.runner._voice_dir / model_fingerprint(engine.bundle.path)  # type: ignore[operator]
+    assert engine.kept_voices.get(42) is not None and (kept_in / "seed-42.npz").is_file()
 
 
 async def test_voice_listing_says_what_s1_voices_are(s1_shared: S1App) -> None:

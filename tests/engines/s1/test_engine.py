@@ -4,6 +4,7 @@ memory. Random weights rarely say <|im_end|>, so each chunk runs to its frame ca
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import wave
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from tts_server.engines.s1.loading import S1Bundle
 from tts_server.engines.s1.prompt import VoicePrompt
 from tts_server.engines.s1.sampling import SamplingSettings
 from tts_server.engines.s1.streaming import RowAudio
-from tts_server.engines.s1.voices import VOICE_SAMPLE_TEXT
+from tts_server.engines.s1.voices import VOICE_SAMPLE_TEXT, model_fingerprint
 from tts_server.errors import GpuOutOfMemory, InvalidRequest
 
 FRAMES = 12  # frame cap per chunk in these tests
@@ -120,7 +121,8 @@ def test_named_voice_sample_is_made_once_kept_and_reread_after_a_restart(
     spy = PromptSpy(monkeypatch, engine.generator)
     first = joined(speak(engine, request(seed=1)))
     second = joined(speak(engine, request("Another text entirely.", seed=2)))
-    assert engine.stats.voice_samples == 1 and (tmp_path / "seed-1234.npz").is_file()
+    kept_in = tmp_path / model_fingerprint(s1_bundle.path)  # a folder per checkpoint
+    assert engine.stats.voice_samples == 1 and (kept_in / "seed-1234.npz").is_file()
     sample_prompt, speech_prompt, other_prompt = spy.prompts
     assert sample_prompt.shape[1] < speech_prompt.shape[1]  # the sample row speaks the sample text, no voice
     kept = engine.kept_voices.get(1234)
@@ -131,6 +133,20 @@ def test_named_voice_sample_is_made_once_kept_and_reread_after_a_restart(
     restarted = engine_for(s1_bundle, voice_dir=tmp_path)
     np.testing.assert_array_equal(joined(speak(restarted, request(seed=1))), first)
     assert restarted.stats.voice_samples == 0 and len(second) == FRAMES * HOP
+
+
+def test_another_checkpoint_makes_its_own_named_voice_samples(s1_bundle: S1Bundle, tmp_path: Path) -> None:
+    """A kept sample is the checkpoint's own speech in its codec's codes: a fine-tune must not continue another's."""
+    joined(speak(engine_for(s1_bundle, voice_dir=tmp_path / "voices"), request(seed=1)))
+    fine_tune = tmp_path / "fine-tune"
+    shutil.copytree(s1_bundle.path, fine_tune)
+    state = torch.load(fine_tune / "model.pth", map_location="cpu", weights_only=True)
+    state["norm.weight"] += 0.01
+    torch.save(state, fine_tune / "model.pth")
+    assert model_fingerprint(fine_tune) != model_fingerprint(s1_bundle.path)
+    other = engine_for(dataclasses.replace(s1_bundle, path=fine_tune), voice_dir=tmp_path / "voices")
+    assert other.kept_voices.get(1234) is None  # the first checkpoint's sample is not found
+    assert model_fingerprint(shutil.copytree(s1_bundle.path, tmp_path / "copy")) == model_fingerprint(s1_bundle.path)
 
 
 def test_voices_sound_different_and_a_mapping_seed_is_its_own_voice(s1_bundle: S1Bundle) -> None:

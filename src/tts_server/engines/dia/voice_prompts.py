@@ -12,7 +12,6 @@ stored, and only a long text keeps one voice (its later segments continue from t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -23,6 +22,7 @@ from numpy.typing import NDArray
 from tts_server.engines.base import VoiceSelection
 from tts_server.engines.dia.loading import WEIGHT_FILES
 from tts_server.engines.dia.voices import BUILTIN_SEEDS
+from tts_server.engines.weights_fingerprint import weights_fingerprint
 from tts_server.store.dia_prompts import PromptFiles, StoredPrompt
 
 log = logging.getLogger(__name__)
@@ -31,32 +31,15 @@ PROMPT_TEXT = "Hello, it is nice to meet you. This is how my voice sounds, today
 PROMPT_MAX_SECONDS = 10.0  # Dia's authors: 5-10 s prompts clone best
 MIN_PROMPT_FRAMES = 8  # shorter (an EOS at once) conditions on nothing worth keeping
 _RECIPE = f"v1|{PROMPT_TEXT}|temperature=1.2,top_p=0.95,top_k=45,cfg=3.0"  # a new recipe makes new prompts
-_SAMPLES, _SAMPLE_BYTES = 64, 1 << 16
 
 JobT = TypeVar("JobT")
 
 
 def model_fingerprint(model_path: Path) -> str:
-    """A short id of the weights in `model_path`: config.json, and of each weight file its size and 64 blocks of
-    64 KiB spread over it (a fine-tune changes them all; reading 4 MiB costs milliseconds, hashing 6 GB would
-    cost seconds at every start). Hub snapshots and plain folders alike; a copy keeps its fingerprint."""
-    digest = hashlib.sha256(_RECIPE.encode())
+    """The fingerprint of the Dia weights in `model_path` (shards too), with this module's prompt recipe."""
     folder = Path(model_path)
-    digest.update((folder / "config.json").read_bytes())
     weights = {*folder.glob("*.safetensors"), *folder.glob("*.bin"), *(folder / name for name in WEIGHT_FILES)}
-    for path in sorted(path for path in weights if path.is_file()):  # shards too
-        digest.update(path.name.encode())
-        _hash_samples(digest, path)
-    return digest.hexdigest()[:16]
-
-
-def _hash_samples(digest: hashlib._Hash, path: Path) -> None:
-    size = path.stat().st_size
-    digest.update(size.to_bytes(8, "little"))
-    with open(path, "rb") as handle:
-        for index in range(_SAMPLES):
-            handle.seek(index * max(0, size - _SAMPLE_BYTES) // max(1, _SAMPLES - 1))
-            digest.update(handle.read(_SAMPLE_BYTES))
+    return weights_fingerprint(folder / "config.json", weights, _RECIPE)
 
 
 class VoicePrompts(Generic[JobT]):

@@ -52,6 +52,7 @@ from tts_server.engines.s1.voices import (
     KeptVoices,
     ReferencePrompts,
     builtin_voices,
+    model_fingerprint,
     seed_of,
 )
 from tts_server.engines.seed_voices import is_seed_voice
@@ -89,7 +90,7 @@ class S1Engine:
         if compile_step:
             self.generator.enable_compile()
         self.references = ReferencePrompts(bundle.codec)
-        self.kept_voices = KeptVoices(voice_dir)
+        self.kept_voices = KeptVoices(voice_dir / model_fingerprint(bundle.path) if voice_dir else None)
         # A named voice's sample is a generation too: the frame cap applies to it
         self._samples = VoiceSamples(self.kept_voices, min(voice_sample_frames, max_new_tokens or voice_sample_frames))
         self.stats = S1Stats()

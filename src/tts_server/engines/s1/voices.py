@@ -24,8 +24,10 @@ import numpy as np
 from tts_server.engines.base import ReferenceAudio, VoiceInfo
 from tts_server.engines.reference_clips import ReferenceCache, read_clip, require_transcript
 from tts_server.engines.s1.prompt import VoicePrompt
+from tts_server.engines.s1.sampling import VOICE_SAMPLING
 from tts_server.engines.seed_voices import BUILTIN_SEEDS as BUILTIN_SEEDS  # the names, and their seeds in S1-mini
 from tts_server.engines.seed_voices import seed_voice_list
+from tts_server.engines.weights_fingerprint import weights_fingerprint
 
 if TYPE_CHECKING:
     from tts_server.engines.s1.codec import S1Codec
@@ -37,7 +39,15 @@ VOICE_SAMPLE_TEXT = (
     "Hello, and welcome. I will read your text in this voice, calmly and clearly, from beginning to end."
 )
 VOICE_SAMPLE_FRAMES = 320  # cap on the sample's frames (~15 s; the sentence takes ~7 s)
+_RECIPE = f"v1|{VOICE_SAMPLE_TEXT}|frames={VOICE_SAMPLE_FRAMES}|{VOICE_SAMPLING}"  # a new recipe makes new samples
 MAX_REFERENCE_SECONDS = 30.0  # longer references cost context and time and add little
+
+
+def model_fingerprint(model_path: Path) -> str:
+    """Names the folder of the named voices' kept samples: they are this checkpoint's own speech, and its codec's
+    codes, so another checkpoint finds none and makes its own."""
+    folder = Path(model_path)
+    return weights_fingerprint(folder / "config.json", [folder / "model.pth", folder / "codec.pth"], _RECIPE)
 
 
 def builtin_voices() -> list[VoiceInfo]:
