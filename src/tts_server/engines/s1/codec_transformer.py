@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tts_server.engines.s1.codec_layers import Streamable, StreamState
+from tts_server.engines.s1.model import RMSNorm  # the same norm as the text-to-semantic model's
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +92,6 @@ def window_mask(queries: Tensor, keys: Tensor, window: int | None) -> Tensor:
     if window is not None:
         allowed &= key > query - window
     return allowed[None, None] if allowed.ndim == 2 else allowed[:, None]
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: Tensor) -> Tensor:
-        wide = x.float()
-        normed = wide * torch.rsqrt(torch.mean(wide * wide, dim=-1, keepdim=True) + self.eps)
-        return normed.type_as(x) * self.weight
 
 
 class LayerScale(nn.Module):
